@@ -1,0 +1,116 @@
+"""The ``genqc`` command: one subcommand per DVC stage, plus metrics, run and serve.
+
+Start-up must stay fast (``genqc --help`` well under a second), so this module
+imports only the standard library; each subcommand imports its stage module, and
+with it torch, great_expectations or prefect, only when it runs.
+
+Exit codes: 0 success, 1 data or gate failure, 2 usage or config error. A user
+error never shows a traceback; a bug still does (set GENQC_DEBUG=1 to see the
+traceback of user errors too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+STAGES = {
+    "ingest": "load the source dataset into data/ingest/{train,test}.parquet",
+    "validate": "check data quality and bias (Great Expectations); the CI gate",
+    "augment": "write data/augment/train.parquet with augmented copies",
+    "classifier": "train the domain classifier used as an evaluation network",
+    "train": "train the generator (dcgan | vae | ddpm) with checkpoints and EMA",
+    "sample": "draw data/sample/samples.parquet from the trained model",
+    "evaluate": "compute metrics with confidence intervals and apply the gates",
+    "report": "write reports/report.html",
+}
+
+
+def _add_params(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", metavar="FILE",
+                        help="params file (default: params.yaml in the current directory)")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genqc",
+        description="Reproducible, quality-gated pipeline for image generative models. "
+        "Run the whole chain with `dvc repro`; each stage is a subcommand.",
+    )
+    parser.add_argument("--version", action="version", version="genqc 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in STAGES.items():
+        stage = sub.add_parser(name, help=text, description=text)
+        _add_params(stage)
+        if name == "train":
+            stage.add_argument("--model", choices=["dcgan", "vae", "ddpm"], default=None,
+                               help="override train.model (dvc.yaml's matrix uses this)")  # fmt: skip
+        if name in ("sample", "evaluate", "report"):
+            stage.add_argument("--model", choices=["dcgan", "vae", "ddpm"], default=None,
+                               help="which trained model family to use (default: train.model)")  # fmt: skip
+
+    metrics = sub.add_parser("metrics", help="compute the metrics between two image sets, outside the pipeline",
+                             description="Metrics between REAL and FAKE: each an image folder, an image table "
+                             "(.parquet) or an .npz of images; or precomputed features.")  # fmt: skip
+    metrics.add_argument("real", nargs="?", help="real images: folder, .parquet table or .npz")
+    metrics.add_argument("fake", nargs="?", help="generated images: folder, .parquet table or .npz")
+    metrics.add_argument("--real-features", metavar="A.npy", help="precomputed (N, D) real features")
+    metrics.add_argument("--fake-features", metavar="B.npy", help="precomputed (M, D) fake features")
+    metrics.add_argument("--extractor", default="effnet_lite0",
+                         help="feature extractor for image inputs (effnet_lite0, inception, classifier)")
+    metrics.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint for --extractor classifier")
+    metrics.add_argument("--inception-weights", metavar="FILE", help="FID Inception weights file")
+    metrics.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for intervals")
+    metrics.add_argument("--seed", type=int, default=0)
+    metrics.add_argument("--json", metavar="FILE", help="also write the metrics as flat JSON")
+
+    run = sub.add_parser("run", help="run the pipeline as a Prefect flow (stages from dvc.yaml)")
+    _add_params(run)
+    run.add_argument("--stages", nargs="*", default=None, help="only these dvc.yaml stages (default: all)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="param override, run as a DVC experiment (dvc exp run -S KEY=VALUE)")  # fmt: skip
+
+    serve = sub.add_parser("serve", help="serve the pipeline flow as a scheduled Prefect deployment")
+    _add_params(serve)
+    serve.add_argument("--cron", default="0 3 * * *", help="cron schedule (default: daily at 03:00)")
+    serve.add_argument("--name", default="genqc-nightly", help="deployment name")
+    return parser
+
+
+def _report_user_error(command: str, exc: BaseException, code: int) -> int:
+    if os.environ.get("GENQC_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    print(f"genqc {command}: error: {exc}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module_name = {"run": "flows.pipeline", "serve": "flows.deploy", "metrics": "tasks.metrics"}.get(
+        args.command, f"tasks.{args.command}"
+    )
+    from genqc.errors import GenqcError
+
+    try:
+        module = importlib.import_module(module_name)
+        result = module.main(args)
+    except GenqcError as exc:
+        return _report_user_error(args.command, exc, exc.exit_code)
+    except FileNotFoundError as exc:
+        return _report_user_error(args.command, exc, 2)
+    except KeyboardInterrupt:
+        print(f"genqc {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Image tables and the sources they are built from."""

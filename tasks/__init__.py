@@ -1,0 +1,1 @@
+"""DVC stage modules: params -> genqc library calls -> outputs, one module per stage."""
