@@ -1,0 +1,1 @@
+"""Generative model families (one file each) and the domain classifier."""

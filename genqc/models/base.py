@@ -1,0 +1,57 @@
+"""The contract between model families and the training loop.
+
+The trainer (genqc/training) knows nothing of GANs, VAEs or diffusion: it asks a
+model for its optimisation groups and, for each group in turn, for a loss to
+minimise. A GAN answers with two groups (discriminator, then generator), a VAE
+or a diffusion model with one. Sampling, EMA and checkpoints go through the same
+few methods, so adding a family is one new file and one registry line.
+
+Tensors: images are float32 (B, C, H, W) in [-1, 1]; labels are int64 (B,).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class GenerativeModel(nn.Module, abc.ABC):
+    """Base class of every generative family (dcgan, vae, ddpm)."""
+
+    #: registry name, e.g. "dcgan"
+    family: str = ""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config  # frozen dataclass; saved in checkpoints to rebuild the model
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    @abc.abstractmethod
+    def groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameter groups, each with its own optimiser, in the order they step."""
+
+    @abc.abstractmethod
+    def loss(self, group: str, images: torch.Tensor, labels: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
+        """Losses for one optimisation group on one batch; key ``loss`` is minimised, others are logged."""
+
+    @abc.abstractmethod
+    def ema_module(self) -> nn.Module:
+        """The sub-module an EMA copy tracks and sampling uses (the generator of a GAN)."""
+
+    @abc.abstractmethod
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        module: nn.Module | None = None,
+    ) -> torch.Tensor:
+        """Draw ``n`` images (n, C, H, W) in [-1, 1]; ``module`` replaces ema_module() (the EMA copy)."""
