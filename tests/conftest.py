@@ -86,8 +86,15 @@ def run_genqc(*args: str, cwd: Path, timeout: float = 600) -> subprocess.Complet
 
 def copy_repo(destination: Path) -> Path:
     """Copy the tracked project files (no venv, no data) to ``destination`` for end-to-end runs."""
-    ignore = shutil.ignore_patterns(".venv", ".git", "data", "__pycache__", ".pytest_cache", ".ruff_cache",
-                                    "*.egg-info", ".hypothesis", "dvclive", "bench")  # fmt: skip
+    anywhere = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", ".hypothesis")
+    top_level = {".venv", ".git", "data", "dvclive", "bench", "reports", "dvc.lock"}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = set(anywhere(directory, names))
+        if Path(directory) == REPO:
+            skipped |= top_level & set(names)
+        return skipped
+
     shutil.copytree(REPO, destination, ignore=ignore)
     (destination / "reports").mkdir(exist_ok=True)
     return destination

@@ -1,0 +1,167 @@
+"""Every ingest source, on tiny files the tests make, and every corrupt-input case."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from genqc.data.sources import load_source, parse_source, read_idx
+from genqc.data.table import encode_png
+from genqc.errors import ConfigError
+
+SIZE = dict(size=16, channels=1, resize="stretch")
+
+
+def write_idx(path: Path, array: np.ndarray, *, gz: bool) -> None:
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def test_builtin_digits_is_scaled_to_uint8_with_white_at_255() -> None:
+    loaded = load_source("builtin:digits", **SIZE)
+    assert loaded.images.shape == (1797, 16, 16, 1)
+    assert loaded.images.dtype == np.uint8 and loaded.images.max() == 255
+    assert set(loaded.labels) == set(range(10))
+    assert loaded.orig_sizes[0] == (8, 8)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_directory_keeps_the_source_split_as_hints(tmp_path: Path, gz: bool) -> None:
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (6, 28, 28)), gz=gz)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1, 2, 0, 1, 2]), gz=gz)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (3, 28, 28)), gz=gz)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 2]), gz=gz)
+    loaded = load_source(f"idx:{tmp_path}", size=28, channels=1, resize="pad")
+    assert loaded.images.shape == (9, 28, 28, 1)
+    assert loaded.split_hints == ["train"] * 6 + ["test"] * 3
+    raw = read_idx(next(tmp_path.glob("train-images*")))
+    assert np.array_equal(loaded.images[:6, :, :, 0], raw)
+
+
+def test_idx_with_a_lying_header_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, 10, 28, 28) + b"\0" * 100)
+    with pytest.raises(Exception, match="header says"):
+        read_idx(path)
+
+
+def _save(img: Image.Image, path: Path, **kwargs) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, **kwargs)
+
+
+def make_folder(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8), "RGB")
+    _save(rgb.convert("L"), root / "cat" / "gray.png")
+    _save(rgb, root / "cat" / "rgb.jpg", quality=95)
+    _save(rgb.convert("RGBA"), root / "cat" / "rgba.png")
+    _save(rgb.convert("P"), root / "dog" / "palette.png")
+    _save(Image.fromarray((rng.integers(0, 65535, (12, 9))).astype(np.uint16)), root / "dog" / "deep16.png")
+    _save(rgb, root / "dog" / "photo.bmp")
+    _save(rgb, root / "dog" / "photo.webp", lossless=True)
+    _save(rgb.convert("CMYK"), root / "dog" / "cmyk.jpg")
+
+
+def test_folder_reads_every_mode_and_format_and_keeps_original_sizes(tmp_path: Path) -> None:
+    make_folder(tmp_path)
+    loaded = load_source(f"folder:{tmp_path}", size=16, channels=3, resize="crop")
+    assert loaded.rejected == []
+    assert len(loaded.ids) == 8 and loaded.images.shape == (8, 16, 16, 3)
+    by_id = dict(zip(loaded.ids, zip(loaded.labels, loaded.orig_sizes, loaded.orig_modes, strict=True), strict=True))
+    assert by_id["cat/gray.png"] == (0, (20, 30), "L")
+    assert by_id["dog/deep16.png"][1:] == ((12, 9), "I;16")
+    assert by_id["dog/cmyk.jpg"][2] == "CMYK"
+    assert set(loaded.class_names) == {"cat", "dog"}
+
+
+def test_sixteen_bit_images_are_rounded_not_truncated(tmp_path: Path) -> None:
+    value = np.full((4, 4), 257 * 100 + 200, dtype=np.uint16)  # 100.78 in 8-bit -> rounds to 101
+    _save(Image.fromarray(value), tmp_path / "0" / "a.png")
+    loaded = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
+    assert loaded.images.max() == 101 and loaded.labels.tolist() == [0]
+
+
+def test_folder_with_corrupt_inputs_accounts_for_every_file(tmp_path: Path, monkeypatch) -> None:
+    make_folder(tmp_path)
+    good = io.BytesIO()
+    noise = np.random.default_rng(1).integers(0, 256, (40, 40), dtype=np.uint8)  # incompressible
+    Image.fromarray(noise).save(good, format="PNG")
+    (tmp_path / "cat" / "truncated.png").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    (tmp_path / "cat" / "empty.png").write_bytes(b"")
+    (tmp_path / "cat" / "notes.png").write_text("this is not an image")
+    (tmp_path / "cat" / "readme.txt").write_text("docs")
+    (tmp_path / "stray.png").write_bytes(good.getvalue())
+    _save(Image.fromarray(np.zeros((100, 100), np.uint8)), tmp_path / "dog" / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 100x100 = 10,000 > 2 x limit: a bomb
+    loaded = load_source(f"folder:{tmp_path}", size=16, channels=1, resize="stretch")
+    reasons = dict(loaded.rejected)
+    assert reasons["cat/empty.png"] == "empty file"
+    assert reasons["cat/notes.png"] == "not a readable image"
+    assert "truncated" in reasons["cat/truncated.png"]
+    assert reasons["cat/readme.txt"].startswith("unsupported file type .txt")
+    assert reasons["stray.png"] == "not inside a class subfolder"
+    assert reasons["dog/bomb.png"].startswith("decompression bomb")
+    assert len(loaded.ids) + len(loaded.rejected) == loaded.n_inputs == 14
+
+
+def test_folder_symlink_escaping_the_dataset_is_rejected_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(outside)
+    root = tmp_path / "data"
+    _save(Image.fromarray(np.zeros((4, 4), np.uint8)), root / "a" / "ok.png")
+    (root / "a" / "escape.png").symlink_to(outside)
+    loaded = load_source(f"folder:{root}", size=4, channels=1, resize="stretch")
+    assert loaded.ids == ["a/ok.png"]
+    assert loaded.rejected == [("a/escape.png", "symlink points outside the dataset directory")]
+
+
+def test_missing_or_empty_folder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="directory not found"):
+        load_source(f"folder:{tmp_path / 'nope'}", **SIZE)
+    with pytest.raises(ConfigError, match="no usable images"):
+        load_source(f"folder:{tmp_path}", **SIZE)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(b"")
+    with pytest.raises(ConfigError, match="1 files rejected: empty file"):
+        load_source(f"folder:{tmp_path}", **SIZE)
+
+
+def test_npz_source_keeps_per_row_metadata_as_columns(tmp_path: Path) -> None:
+    images = np.random.default_rng(0).random((5, 10, 10)).astype(np.float32)  # floats in [0, 1]
+    np.savez(tmp_path / "d.npz", images=images, labels=np.array([0, 1, 0, 1, 1]), group=np.array(list("abbab")))
+    loaded = load_source(f"npz:{tmp_path / 'd.npz'}", size=10, channels=1, resize="stretch")
+    assert np.array_equal(loaded.images[:, :, :, 0], np.rint(images * 255).astype(np.uint8))
+    assert loaded.metadata["group"] == list("abbab")
+    np.savez(tmp_path / "bad.npz", pixels=images)
+    with pytest.raises(ConfigError, match="needs arrays 'images' and 'labels'; found \\['pixels'\\]"):
+        load_source(f"npz:{tmp_path / 'bad.npz'}", **SIZE)
+
+
+def test_parquet_source_rejects_undecodable_rows_with_their_id(tmp_path: Path) -> None:
+    good = encode_png(np.full((6, 6), 7, np.uint8))
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "label": [0, 1, 1], "image": [good, b"garbage", good],
+                          "group": ["x", "y", "y"]})  # fmt: skip
+    frame.to_parquet(tmp_path / "t.parquet")
+    loaded = load_source(f"parquet:{tmp_path / 't.parquet'}", size=6, channels=1, resize="stretch")
+    assert loaded.ids == ["a", "c"] and loaded.metadata["group"] == ["x", "y"]
+    assert loaded.rejected[0][0] == "b" and "decode failed" in loaded.rejected[0][1]
+
+
+@pytest.mark.parametrize("spec", ["mnist", "builtin:", "http://x", "folder"])
+def test_unknown_source_lists_the_allowed_ones(spec: str) -> None:
+    with pytest.raises(ConfigError, match="allowed: builtin:mnist5k, builtin:digits, idx:DIR"):
+        parse_source(spec)
