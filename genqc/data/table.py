@@ -103,8 +103,8 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray:
 
 def intensity_stats(images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image mean, std, min and max over all pixels and channels, on the 0-255 scale."""
-    flat = images.reshape(len(images), -1).astype(np.float64)  # (N, H, W, C) -> (N, H*W*C)
-    if flat.shape[1] == 0:
+    flat = images.reshape(len(images), int(np.prod(images.shape[1:]))).astype(np.float64)  # (N,H,W,C)->(N,H*W*C)
+    if flat.shape[0] == 0 or flat.shape[1] == 0:
         zeros = np.zeros(len(images))
         return {MEAN: zeros, STD: zeros, MIN: zeros, MAX: zeros}
     return {MEAN: flat.mean(axis=1), STD: flat.std(axis=1), MIN: flat.min(axis=1), MAX: flat.max(axis=1)}

@@ -1,0 +1,104 @@
+"""Augment a whole image table: the originals plus ``copies`` augmented rows per image.
+
+Every output row says where it came from: ``source_id`` (the original's id),
+``augment_copy`` (0 for the original, k for ``<id>#augk``) and ``augment_ops``
+(a JSON list of the ops applied and their strengths; ``[]`` for originals).
+Columns the standard table recomputes from pixels (hashes, intensity stats,
+size) are recomputed for augmented rows; every other column (label, class
+name, provenance, bias attributes, anything a user added) is copied from the
+source row with its dtype, so bias checks downstream still see each row's
+attributes. Rows are grouped by source: original, #aug1, #aug2, ...
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from genqc.augment.batch import augment_images
+from genqc.augment.ops import OP_NAMES, OpConfig
+from genqc.data import table as tbl
+from genqc.errors import DataError
+
+SOURCE_ID, AUGMENT_COPY, AUGMENT_OPS = "source_id", "augment_copy", "augment_ops"
+AUGMENT_COLUMNS = (SOURCE_ID, AUGMENT_COPY, AUGMENT_OPS)
+
+# Recomputed from the augmented pixels; every other column is inherited from the source row.
+_RECOMPUTED = (tbl.ID, tbl.IMAGE, tbl.HEIGHT, tbl.WIDTH, tbl.CHANNELS, tbl.SHA256, tbl.PHASH,
+               tbl.MEAN, tbl.STD, tbl.MIN, tbl.MAX)  # fmt: skip
+
+
+def augmented_id(source_id: str, copy: int) -> str:
+    return f"{source_id}#aug{copy}"
+
+
+def augment_table(
+    frame: pd.DataFrame,
+    *,
+    copies: int,
+    seed: int,
+    ops: Mapping[str, OpConfig],
+    batch_size: int = 2048,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Return (table with originals + augmented rows, how many images each op fired on).
+
+    ``batch_size`` only bounds memory: the output is identical for any value.
+    Raises DataError when the table already carries augmentation columns (it was
+    augmented before) or when its ids are not unique (ids key the random draws).
+    """
+    clash = [c for c in AUGMENT_COLUMNS if c in frame.columns]
+    if clash:
+        raise DataError(f"input table already has augmentation columns {clash}; augment the validated table, "
+                        "not an augmented one")  # fmt: skip
+    ids = frame[tbl.ID].astype(str).tolist()
+    if len(set(ids)) != len(ids):
+        dupes = sorted(i for i, n in Counter(ids).items() if n > 1)[:5]
+        raise DataError(f"input table has duplicate ids {dupes}; each image needs a unique id (it keys the "
+                        "augmentation draws); run genqc validate first")  # fmt: skip
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    originals = frame.reset_index(drop=True).copy()
+    originals[SOURCE_ID] = pd.Series(ids, dtype="string")
+    originals[AUGMENT_COPY] = np.zeros(len(originals), dtype=np.int64)
+    originals[AUGMENT_OPS] = pd.Series(["[]"] * len(originals), dtype="string")
+    counts = dict.fromkeys((n for n in OP_NAMES if n in ops), 0)
+    if copies == 0 or len(frame) == 0:
+        return originals, counts
+
+    images = tbl.decode_images(originals)
+    parts = [originals]
+    done, total = 0, copies * len(images)
+    for copy in range(1, copies + 1):
+        augmented, records = [], []
+        for start in range(0, len(images), batch_size):
+            result = augment_images(images[start : start + batch_size], ids[start : start + batch_size],
+                                    seed=seed, copy=copy, ops=ops)  # fmt: skip
+            augmented.append(result.images)
+            records.extend(result.records())
+            for name, count in result.draws.counts().items():
+                counts[name] += count
+            done += len(result.images)
+            if progress is not None:
+                progress(done, total)
+        parts.append(_augmented_rows(originals, np.concatenate(augmented), copy, records))
+    out = pd.concat(parts, ignore_index=True)
+    # Group each source's rows together: original, #aug1, #aug2, ... (a stable sort keeps that order).
+    position = np.tile(np.arange(len(originals)), copies + 1)
+    out = out.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
+    return out, counts
+
+
+def _augmented_rows(originals: pd.DataFrame, images: np.ndarray, copy: int, records: list[str]) -> pd.DataFrame:
+    """Rows for one copy of every image: recomputed pixel columns, every other column inherited."""
+    ids = [augmented_id(i, copy) for i in originals[SOURCE_ID]]
+    rows = tbl.images_to_table(images, originals[tbl.LABEL].to_numpy(), ids)
+    for column in originals.columns:
+        if column not in _RECOMPUTED:
+            rows[column] = originals[column].array  # .array keeps the column's dtype (string, category, ...)
+    rows[AUGMENT_COPY] = np.full(len(rows), copy, dtype=np.int64)
+    rows[AUGMENT_OPS] = pd.Series(records, dtype="string")
+    return rows[list(originals.columns)]
