@@ -1,0 +1,185 @@
+"""The validate stage end to end: injected problems are quarantined with the right reasons and fail the gate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genqc.cli import main as genqc_main
+from genqc.data.table import IMAGE, decode_images, images_to_table
+from genqc.io import write_parquet
+from tests.conftest import REPO, write_params
+
+SIZE = 16  # tiny_params' ingest.image_size
+
+
+def _digits(per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct sklearn digits, 8x8 -> 16x16 by pixel repetition, ``per_class`` of each label, sorted by label."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * 255 / 16).astype(np.uint8)
+    images = images.repeat(2, axis=1).repeat(2, axis=2)[..., None]  # (N, 8, 8) -> (N, 16, 16, 1)
+    _, first = np.unique(images.reshape(len(images), -1), axis=0, return_index=True)  # no accidental copies
+    keep = np.sort(first)
+    picks = np.concatenate([keep[digits.target[keep] == c][:per_class] for c in range(10)])
+    return images[picks], digits.target[picks]
+
+
+def _table(images: np.ndarray, labels: np.ndarray, prefix: str, groups: list[str]) -> pd.DataFrame:
+    ids = [f"{prefix}-{i:04d}" for i in range(len(images))]
+    return images_to_table(images, labels, ids, extra={"group": groups})
+
+
+def _clean_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
+    images, labels = _digits(per_class=16)  # 12 train + 4 test per class
+    position = np.arange(len(images)) % 16
+    train_rows, test_rows = np.flatnonzero(position < 12), np.flatnonzero(position >= 12)
+    train = _table(images[train_rows], labels[train_rows], "train", ["a", "b"] * (len(train_rows) // 2))
+    test = _table(images[test_rows], labels[test_rows], "test", ["a", "b"] * (len(test_rows) // 2))
+    return train, test
+
+
+def _with_problems() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[str]]]:
+    """The clean splits plus one row per problem; returns the id each problem should be found on."""
+    train, test = _clean_splits()
+    base = decode_images(train)
+    near = base[1].copy()
+    near[0, 0:2, 0] ^= 64  # two pixels edited by 64: mean |difference| 0.5 on the 0-255 scale
+    extra_images = np.stack([base[0], near, np.zeros_like(base[0]), np.full_like(base[0], 255), base[3]])
+    labels = train["label"].to_numpy()
+    # 10:1 class imbalance: 108 more images of class 9 (12 -> 120), all in group "a" (attribute imbalance too).
+    rng = np.random.default_rng(0)
+    nines = base[labels == 9]
+    bulk = np.clip(nines[rng.integers(0, len(nines), 108)].astype(int) + rng.integers(0, 60, (108, SIZE, SIZE, 1)),
+                   0, 255).astype(np.uint8)  # fmt: skip
+    added = _table(np.concatenate([extra_images, bulk]), np.array([labels[0], labels[1], 0, 0, labels[3]] + [9] * 108),
+                   "added", ["a"] * 113)  # fmt: skip
+    wrong_size = _table(np.zeros((1, SIZE + 4, SIZE + 4, 1), dtype=np.uint8) + 100, np.array([2]), "wrong", ["b"])
+    train = pd.concat([train, added, wrong_size], ignore_index=True)
+    corrupt = int(np.flatnonzero(train["id"] == "added-0004")[0])
+    train.loc[corrupt, IMAGE] = b"\x89PNG\r\n\x1a\n this is not a PNG"
+    leak = _table(base[2:3], labels[2:3], "leak", ["a"])
+    test = pd.concat([test, leak], ignore_index=True)
+    expected = {"added-0000": ["exact_duplicate"], "added-0001": ["near_duplicate"],
+                "added-0002": ["blank", "near_constant"], "added-0003": ["saturated", "near_constant"],
+                "added-0004": ["decode"], "wrong-0000": ["size", "near_constant"], "leak-0000": ["leakage"]}
+    return train, test, expected
+
+
+def _write_ingest(workdir: Path, train: pd.DataFrame, test: pd.DataFrame) -> None:
+    write_parquet(train, workdir / "data/ingest/train.parquet")
+    write_parquet(test, workdir / "data/ingest/test.parquet")
+
+
+def _params(tiny_params: dict) -> dict:
+    tiny_params.setdefault("validate", {})["attributes"] = ["group"]
+    return tiny_params
+
+
+def test_every_injected_problem_is_quarantined_and_fails_the_gate(
+    workdir: Path, tiny_params: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, test, expected = _with_problems()
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 1
+    out, err = capsys.readouterr()
+    assert "gate FAILED" in out and "error-level expectation(s) failed" in err
+
+    quarantine = pd.read_parquet(workdir / "data/validate/quarantine.parquet")
+    reasons = {row.id: list(row.reasons) for row in quarantine.itertuples()}
+    assert reasons == expected  # each problem found with every reason that applies, and no clean row touched
+    assert quarantine.set_index("id").loc["leak-0000", "split"] == "test"  # the test-side copy is quarantined
+    assert "train-0000" not in reasons and "train-0002" not in reasons  # first copies stay clean
+    clean_train = pd.read_parquet(workdir / "data/validate/train.parquet")
+    clean_test = pd.read_parquet(workdir / "data/validate/test.parquet")
+    assert len(clean_train) + len(clean_test) + len(quarantine) == len(train) + len(test)
+
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    results = summary["expectations"]
+    assert summary["passed"] is False
+    for name in ("train.exact_duplicate", "train.blank", "train.saturated", "train.decode", "train.size.height",
+                 "test.leakage", "train.class_balance", "train.class_kl", "train.attribute_balance.group",
+                 "train.attribute_kl.group"):  # fmt: skip
+        assert results[name]["success"] is False, name
+    assert results["train.near_duplicate"]["severity"] == "warning" and results["train.near_duplicate"]["rows"] >= 1
+    assert results["train.decode"]["rows"] == 1
+    assert results["train.class_kl"]["observed"] > 0.05
+    assert "9: share" in results["train.class_balance"]["observed"]
+    for line in ("train.class_balance", "test.leakage", "train.blank"):
+        assert line in out  # the failure table names the checks
+    assert (workdir / "reports/validation/docs/index.html").is_file()
+
+
+def test_the_same_data_without_problems_passes(workdir: Path, tiny_params: dict,
+                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    train, test = _clean_splits()
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 0
+    assert "gate PASSED" in capsys.readouterr().out
+    assert len(pd.read_parquet(workdir / "data/validate/quarantine.parquet")) == 0
+    assert len(pd.read_parquet(workdir / "data/validate/train.parquet")) == len(train)
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    assert summary["passed"] is True and all(e["success"] for e in summary["expectations"].values())
+    docs = workdir / "reports/validation/docs"
+    assert (docs / "index.html").is_file() and list(docs.glob("validations/**/*.html"))
+    leftovers = {p.name for p in workdir.iterdir()} - {"data", "reports", "params.yaml"}
+    assert not leftovers, f"GX wrote outside reports/validation: {leftovers}"
+
+
+def test_missing_ingest_output_exits_2_and_says_to_run_ingest(tiny_workdir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    assert genqc_main(["validate"]) == 2
+    assert "run `genqc ingest`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [({"max_kl": -1}, "validate.max_kl=-1"), ({"severity": {"blank": "fatal"}}, "validate.severity.blank"),
+     ({"blank_max_mean": 254}, "blank_max_mean=254"), ({"nearduplicate_hamming": 3}, "validate.nearduplicate")],
+)  # fmt: skip
+def test_bad_validate_params_exit_2_naming_the_key(
+    tiny_workdir: Path, tiny_params: dict, override: dict, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny_params["validate"] = {**tiny_params.get("validate", {}), **override}
+    write_params(tiny_workdir, tiny_params)
+    assert genqc_main(["validate"]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_unknown_attribute_column_exits_2(workdir: Path, tiny_params: dict,
+                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    train, test = _clean_splits()
+    _write_ingest(workdir, train.drop(columns="group"), test.drop(columns="group"))
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 2
+    assert "validate.attributes names ['group']" in capsys.readouterr().err
+
+
+def test_help_does_not_import_great_expectations() -> None:
+    code = "import sys; from genqc.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n" \
+           "print('great_expectations' in sys.modules)"  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_ci_workflow_runs_the_gate_and_always_uploads_the_report() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/data-quality.yml").read_text())
+    steps = workflow["jobs"]["validate"]["steps"]
+    commands = [s.get("run", "") for s in steps]
+    install = next(c for c in commands if "pip install" in c)
+    assert install.index("torch==2.13.0") < install.index("pip install -e .")  # CPU torch before the project
+    assert any(c.strip() == "genqc ingest" for c in commands) and any(c.strip() == "genqc validate" for c in commands)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["path"].rstrip("/") == "reports/validation"
