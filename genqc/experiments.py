@@ -1,0 +1,170 @@
+"""DVC experiments from Python: param overrides, grids of them, and their metrics side by side.
+
+A param override is DVC's own ``KEY=VALUE`` (``dvc exp run -S train.model=vae``):
+the run is an experiment, recorded as a git ref next to the commit it started
+from, so a sweep never needs a copy of the pipeline and never edits params.yaml
+by hand. ``temp=True`` runs the experiment in a temporary copy of the repository
+(``dvc exp run --temp``), so several can run at once without clobbering the
+workspace or each other.
+
+Overrides are checked against genqc's params schema before DVC starts, so a
+typo (``train.modle=vae``) stops with the key and what is allowed instead of a
+run that silently ignores it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from genqc.dvc_pipeline import run_dvc
+from genqc.errors import ConfigError
+
+_RAN = re.compile(r"Ran experiment\(s\):\s*(.+)")
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """``"train.model=vae"`` -> ``("train.model", "vae")``; anything else is a ConfigError."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or any(c.isspace() for c in key.strip()):
+        raise ConfigError(f"param override {text!r} is not KEY=VALUE (e.g. train.model=vae or seed=1)")
+    return key.strip(), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of the params mapping with ``KEY=VALUE`` overrides applied, values parsed as YAML (as DVC does).
+
+    Overrides of another params file (``other.yaml:key=value``) are left to DVC.
+    """
+    import copy
+
+    import yaml
+
+    out = copy.deepcopy(data)
+    for text in overrides:
+        key, value = parse_override(text)
+        if ":" in key:
+            continue
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if node.get(part) is None:
+                node[part] = {}
+            child = node[part]
+            if not isinstance(child, dict):
+                raise ConfigError(f"param override {text!r}: {part!r} is not a section")
+            node = child
+        node[leaf] = yaml.safe_load(value) if value else value
+    return out
+
+
+def check_overrides(params_file: str | Path, overrides: Sequence[str]) -> None:
+    """Validate ``overrides`` applied to ``params_file`` against genqc's schema (ConfigError if bad)."""
+    import yaml
+
+    from genqc.config import load_params, parse_params
+
+    load_params(params_file)  # the file itself must be valid before we blame an override
+    data = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
+    parse_params(apply_overrides(data, overrides), f"{params_file} with overrides {list(overrides)}")
+
+
+def split_values(text: str) -> list[str]:
+    """``"dcgan,vae"`` -> ``["dcgan", "vae"]``; commas inside brackets stay (``"[a,b],[c]"`` is two values)."""
+    values, depth, current = [], 0, ""
+    for char in text:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            values.append(current)
+            current = ""
+        else:
+            current += char
+    values.append(current)
+    return values
+
+
+def expand_grid(sets: Sequence[str]) -> list[list[str]]:
+    """``["train.model=dcgan,vae", "seed=0,1"]`` -> the 4 override lists of the cartesian product."""
+    axes = []
+    for text in sets:
+        key, values = parse_override(text)
+        choices = [v.strip() for v in split_values(values)]
+        if any(not v for v in choices):
+            raise ConfigError(f"sweep axis {text!r} has an empty value; write KEY=V1,V2,...")
+        axes.append([f"{key}={v}" for v in choices])
+    keys = [parse_override(t)[0] for t in sets]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"sweep axes repeat a key: {keys}; give each key once with all its values")
+    return [list(combo) for combo in itertools.product(*axes)] if axes else []
+
+
+def run_experiment(
+    overrides: Sequence[str],
+    repo_dir: str | Path = ".",
+    *,
+    targets: Sequence[str] | None = None,
+    name: str | None = None,
+    temp: bool = False,
+) -> str:
+    """``dvc exp run -S K=V ...``; return the experiment's name. Raises StageFailed with stderr's tail."""
+    args = ["exp", "run"] + (["--temp"] if temp else []) + (["--name", name] if name else [])
+    for text in overrides:
+        parse_override(text)
+        args += ["-S", text]
+    args += list(targets or [])
+    done = run_dvc(args, repo_dir, f"dvc experiment {' '.join(overrides) or '(no overrides)'}")
+    found = _RAN.search(done.stdout)
+    if not found:
+        raise ConfigError(f"dvc exp run succeeded but printed no experiment name; its output was:\n{done.stdout}")
+    return found.group(1).strip().split(",")[0].strip()
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def metrics_by_experiment(show: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Flat metrics per experiment name from ``dvc exp show --json`` output.
+
+    A metric keeps its own key (``fd_classifier``) unless two metrics files share it;
+    then it is qualified with its file (``reports/metrics.json:score``), as ``dvc exp show`` does.
+    """
+    per_file: dict[str, dict[str, dict[str, Any]]] = {}
+    for baseline in show:
+        for exp in baseline.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                name = rev.get("name") or exp.get("name")
+                metrics = ((rev.get("data") or {}).get("metrics")) or {}
+                per_file[name] = {f: _flatten(m.get("data", {})) for f, m in metrics.items() if "data" in m}
+    keys_in_files: dict[str, set[str]] = {}
+    for files in per_file.values():
+        for path, values in files.items():
+            for key in values:
+                keys_in_files.setdefault(key, set()).add(path)
+    out: dict[str, dict[str, Any]] = {}
+    for name, files in per_file.items():
+        flat: dict[str, Any] = {}
+        for path, values in files.items():
+            for key, value in values.items():
+                flat[key if len(keys_in_files[key]) == 1 else f"{path}:{key}"] = value
+        out[name] = flat
+    return out
+
+
+def experiment_metrics(repo_dir: str | Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The metrics DVC recorded for each named experiment (``dvc exp show --json``); missing ones map to {}."""
+    done = run_dvc(["exp", "show", "--json", "--no-pager"], repo_dir, "dvc exp show")
+    found = metrics_by_experiment(json.loads(done.stdout or "[]"))
+    return {name: found.get(name, {}) for name in names}
