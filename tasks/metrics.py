@@ -1,0 +1,151 @@
+"""``genqc metrics REAL FAKE``: the metrics on their own, outside the pipeline.
+
+REAL and FAKE are image folders (flat or with class subfolders), image tables
+(.parquet) or .npz files of images; or ``--real-features A.npy --fake-features
+B.npy`` give precomputed (N, D) feature matrices. Prints every metric with its
+bootstrap interval; ``--json FILE`` writes the same flat keys as
+``reports/metrics.json``. Any problem with the inputs exits 2 naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from genqc.errors import ConfigError
+from genqc.io import write_json
+from tasks.common import CLASSIFIER_DIR, print_table
+
+IMAGE_METRICS = ("fd", "kid", "prdc", "is")
+FEATURE_METRICS = ("fd", "kid", "prdc")  # IS needs class logits, which a feature matrix does not hold
+CLASSIFIER_CHECKPOINT = CLASSIFIER_DIR / "classifier.pt"
+
+
+def main(args: argparse.Namespace) -> int:
+    from genqc.metrics.registry import CI_HIGH, CI_LOW, CI_SE, compute
+
+    features_mode = _check_mode(args)
+    if args.bootstrap < 0:
+        raise ConfigError(f"--bootstrap={args.bootstrap}: must be >= 0 (0 disables the intervals)")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size={args.batch_size}: must be >= 1")
+    metrics = _metric_names(args.metrics, FEATURE_METRICS if features_mode else IMAGE_METRICS, features_mode)
+    common = {"n_bootstrap": args.bootstrap, "seed": args.seed}
+    try:
+        if features_mode:
+            real = _load_features(args.real_features, "--real-features")
+            fake = _load_features(args.fake_features, "--fake-features")
+            if real.shape[1] != fake.shape[1]:
+                raise ConfigError(f"--real-features has {real.shape[1]} columns but --fake-features has "
+                                  f"{fake.shape[1]}; both must come from the same extractor and layer")  # fmt: skip
+            print(f"real: {args.real_features} {real.shape}   fake: {args.fake_features} {fake.shape}")
+            results = compute(metrics, real_features=real, fake_features=fake, **common)
+        else:
+            from genqc.features import available
+            from genqc.features.inputs import load_image_set
+
+            if args.extractor not in available():
+                raise ConfigError(f"--extractor={args.extractor!r}: allowed: {', '.join(available())}")
+            real_set = load_image_set(args.real, role="real")
+            fake_set = load_image_set(args.fake, role="fake")
+            for role, loaded in (("real", real_set), ("fake", fake_set)):
+                _print_set(role, loaded)
+            extractor = _build_extractor(args)
+            print(f"extractor: {extractor.identity}")
+            results = compute(metrics, real=real_set.images, fake=fake_set.images, extractor=extractor,
+                              batch_size=args.batch_size, device=args.device, **common)  # fmt: skip
+    except ValueError as exc:  # sizes too small for k, bad widths, NaN features: all fixable by the user
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(str(exc)) from None
+
+    rows = []
+    for key, value in results.items():
+        if key.endswith((CI_LOW, CI_HIGH, CI_SE)):
+            continue
+        interval = (f"[{results[key + CI_LOW]:.6g}, {results[key + CI_HIGH]:.6g}]" if key + CI_LOW in results
+                    else "")  # fmt: skip
+        rows.append((key, f"{value:.6g}", interval))
+    level = f"95% bootstrap, {args.bootstrap} resamples" if args.bootstrap else "no intervals"
+    print_table(rows, ("metric", "value", f"interval ({level})"))
+    if args.json:
+        write_json(results, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _check_mode(args: argparse.Namespace) -> bool:
+    """True for feature matrices, False for images; both or neither (or half of one) is a usage error."""
+    images = [p for p in (args.real, args.fake) if p is not None]
+    features = [p for p in (args.real_features, args.fake_features) if p is not None]
+    if images and features:
+        raise ConfigError("give either REAL FAKE images or --real-features/--fake-features, not both")
+    if not images and not features:
+        raise ConfigError("nothing to compare: give REAL FAKE (image folders, .parquet tables or .npz files) or "
+                          "--real-features A.npy --fake-features B.npy")  # fmt: skip
+    if features and len(features) != 2:
+        raise ConfigError("--real-features and --fake-features must be given together")
+    if images and len(images) != 2:
+        raise ConfigError("give both REAL and FAKE image sets (folder, .parquet or .npz)")
+    return bool(features)
+
+
+def _metric_names(text: str | None, default: tuple[str, ...], features_mode: bool) -> list[str]:
+    if text is None:
+        return list(default)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    allowed = FEATURE_METRICS if features_mode else IMAGE_METRICS
+    bad = [name for name in names if name not in allowed]
+    if bad or not names:
+        extra = " (is needs class logits, which feature matrices do not have)" if "is" in bad else ""
+        raise ConfigError(f"--metrics={text!r}: allowed: {', '.join(allowed)}{extra}")
+    return names
+
+
+def _load_features(path: str, flag: str) -> np.ndarray:
+    """A numeric, finite (N, D) matrix from an .npy file (no pickles)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{flag} {path}: file not found")
+    try:
+        array = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{flag} {path}: not a readable .npy array ({exc})") from None
+    if array.ndim != 2 or array.shape[0] < 2 or array.shape[1] < 1:
+        raise ConfigError(f"{flag} {path}: expected an (N, D) matrix with N >= 2, got shape {array.shape}")
+    if array.dtype.kind not in "uif":
+        raise ConfigError(f"{flag} {path}: expected numbers, got dtype {array.dtype}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))[:5].tolist()
+        raise ConfigError(f"{flag} {path}: {int(bad.sum())} NaN/Inf values (rows {rows}...); fix the features")
+    return array.astype(np.float64)
+
+
+def _print_set(role: str, loaded: object) -> None:
+    images = loaded.images
+    shape = images.shape if isinstance(images, np.ndarray) else f"{len(images)} images of mixed sizes"
+    print(f"{role}: {loaded.source} {shape}")
+    if loaded.rejected:
+        print(f"  {len(loaded.rejected)} files skipped:")
+        for name, reason in loaded.rejected[:5]:
+            print(f"    {name}: {reason}")
+        if len(loaded.rejected) > 5:
+            print(f"    ... and {len(loaded.rejected) - 5} more")
+
+
+def _build_extractor(args: argparse.Namespace) -> object:
+    from genqc.features import build_extractor
+
+    name = args.extractor
+    if name == "classifier":
+        checkpoint = Path(args.classifier) if args.classifier else CLASSIFIER_CHECKPOINT
+        if not checkpoint.is_file():
+            raise ConfigError(f"--classifier {checkpoint}: checkpoint not found; run `genqc classifier` or pass "
+                              "--classifier CKPT")  # fmt: skip
+        return build_extractor(name, checkpoint=checkpoint)
+    if name == "inception":
+        return build_extractor(name, weights=args.inception_weights)
+    return build_extractor(name)
