@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # multi-GB CUDA build. The project's range (<=2.14.1) accepts it unchanged.
 TORCH ?= torch==2.13.0
 
-.PHONY: install install-test run test test-fast lint bench clean
+.PHONY: install install-test run test test-fast lint bench bench-env clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -38,6 +38,24 @@ test-fast: install-test
 
 lint: install-test
 	$(BIN)/ruff check .
+
+# Benchmarks (not tests): every bench/<name>.py, side by side with its peer in one run, writes
+# bench/results/<name>.json, then bench/results/README.md (the table README links). QUICK=1: minutes, not hours.
+# BENCH_PYTHON=.venv-bench/bin/python measures with the peers that need torchvision (see bench-env).
+BENCH_PYTHON ?= $(BIN)/python
+bench: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BENCH_PYTHON) -m bench.run_all $(if $(QUICK),--quick)
+
+# A separate venv for peers that need torchvision, which does not work beside torch 2.13.0: torch 2.14.1 +
+# torchvision 0.29.1 (about 5.5 GB of CUDA wheels) and pytorch-fid / torch-fidelity where they install.
+# Not built by `make bench`: the benchmarks run in .venv and reimplement those peers' code paths.
+BENCH_VENV ?= .venv-bench
+bench-env:
+	$(PYTHON) -m venv $(BENCH_VENV) || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --upgrade pip
+	$(BENCH_VENV)/bin/pip install "torch==2.14.1" "torchvision==0.29.1"
+	$(BENCH_VENV)/bin/pip install -e ".[test]"
+	$(BENCH_VENV)/bin/pip install pytorch-fid torch-fidelity || echo "pytorch-fid / torch-fidelity did not install"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
