@@ -12,6 +12,7 @@ Tensors: images are float32 (B, C, H, W) in [-1, 1]; labels are int64 (B,).
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -32,6 +33,10 @@ class GenerativeModel(nn.Module, abc.ABC):
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
 
+    def optim_overrides(self) -> dict[str, dict[str, Any]]:
+        """Optimiser settings a group needs beyond train.* (e.g. ``{"d": {"lr": 4e-4}}``); empty by default."""
+        return {}
+
     @abc.abstractmethod
     def groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameter groups, each with its own optimiser, in the order they step."""
@@ -51,7 +56,12 @@ class GenerativeModel(nn.Module, abc.ABC):
         n: int,
         *,
         labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
         module: nn.Module | None = None,
     ) -> torch.Tensor:
-        """Draw ``n`` images (n, C, H, W) in [-1, 1]; ``module`` replaces ema_module() (the EMA copy)."""
+        """Draw ``n`` images (n, C, H, W) in [-1, 1]; ``module`` replaces ema_module() (the EMA copy).
+
+        ``generator`` may be one generator or one per image (image i then depends on
+        generator i only, whatever the batch); ``labels`` (n,) ask a conditional model
+        for those classes, and a conditional model given none cycles 0..K-1.
+        """

@@ -1,0 +1,88 @@
+"""The evaluation CNN: shapes, a real (small) learning task, seeded reproducibility and input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genqc.models.classifier import Classifier, ClassifierConfig, evaluate_accuracy, train_classifier
+
+TINY = ClassifierConfig(num_classes=10, channels=1, image_size=16, width=8)
+
+
+def sklearn_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1797 8x8 digits, upscaled to 16x16, in [-1, 1]."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = np.kron(data.images, np.ones((2, 2))) / 16.0 * 2 - 1  # (N, 8, 8) -> (N, 16, 16), 0..16 -> [-1, 1]
+    return torch.from_numpy(images).float()[:, None], torch.from_numpy(data.target).long()
+
+
+def test_logits_and_features_shapes() -> None:
+    model = Classifier(ClassifierConfig(num_classes=7, channels=3, image_size=32, width=32)).eval()
+    x = torch.rand(5, 3, 32, 32) * 2 - 1
+    assert model(x).shape == (5, 7) and model(x).dtype == torch.float32
+    assert model.features(x).shape == (5, 128) == (5, model.feature_dim)
+
+
+def test_learns_real_digits() -> None:
+    images, labels = sklearn_digits()
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    train, test = order[:800], order[800:]
+    model, history = train_classifier(images[train], labels[train], config=TINY, epochs=4, batch_size=32, lr=5e-3,
+                                      weight_decay=1e-4, seed=3, val_images=images[test],
+                                      val_labels=labels[test])  # fmt: skip
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert history[-1]["loss"] < history[0]["loss"]
+    accuracy = evaluate_accuracy(model, images[test], labels[test])
+    assert accuracy > 0.85 and accuracy == history[-1]["val_accuracy"]
+    assert not model.training
+
+
+def test_same_seed_same_weights() -> None:
+    images, labels = sklearn_digits()
+    kwargs = {"config": TINY, "epochs": 1, "batch_size": 32, "lr": 5e-3, "weight_decay": 1e-4}
+    a, _ = train_classifier(images[:96], labels[:96], seed=1, **kwargs)
+    b, _ = train_classifier(images[:96], labels[:96], seed=1, **kwargs)
+    c, _ = train_classifier(images[:96], labels[:96], seed=2, **kwargs)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+    assert not torch.equal(a.head.weight, c.head.weight)
+
+
+def test_random_shift_moves_content_within_bounds() -> None:
+    from genqc.models.classifier import MAX_SHIFT, _random_shift
+
+    x = torch.full((50, 1, 9, 9), -1.0)
+    x[:, :, 4, 4] = 1.0  # one bright pixel in the centre
+    shifted = _random_shift(x, torch.Generator().manual_seed(0))
+    assert shifted.shape == x.shape
+    where = (shifted[:, 0] == 1).nonzero()[:, 1:]  # (50, 2) positions of the bright pixel
+    assert len(where) == 50 and ((where - 4).abs() <= MAX_SHIFT).all()
+    assert len({tuple(p) for p in where.tolist()}) > 5
+
+
+def test_evaluate_accuracy_restores_mode_and_counts_exactly() -> None:
+    model = Classifier(TINY)
+    model.train()
+    x = torch.rand(6, 1, 16, 16)
+    model.eval()
+    predicted = model(x).argmax(1)
+    model.train()
+    wrong = (predicted + 1) % 10
+    labels = torch.cat([predicted[:4], wrong[4:]])
+    assert evaluate_accuracy(model, x, labels, batch_size=4) == pytest.approx(4 / 6)
+    assert model.training
+
+
+def test_bad_inputs_are_reported() -> None:
+    x, y = torch.zeros(4, 1, 16, 16), torch.tensor([0, 1, 2, 10])
+    common = {"config": TINY, "epochs": 1, "batch_size": 2, "lr": 1e-3, "weight_decay": 0.0, "seed": 0}
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        train_classifier(x, y, **common)
+    with pytest.raises(ValueError, match="must be equal"):
+        train_classifier(x, y[:3], **common)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        Classifier(ClassifierConfig(num_classes=1))
