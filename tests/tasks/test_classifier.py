@@ -1,0 +1,70 @@
+"""The classifier stage end to end on tiny params: a checkpoint that rebuilds alone, and its test accuracy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genqc.cli import main as genqc
+from genqc.data.table import images_to_table
+from genqc.io import write_parquet
+from genqc.training.checkpoint import load_classifier
+from tests.conftest import write_params
+
+
+def write_validated_tables(directory: Path, *, per_split: tuple[int, int] = (400, 200)) -> None:
+    """scikit-learn digits (8x8, 0-16) as 16x16 uint8 tables at data/validate/{train,test}.parquet."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images * (255 / 16)).round().astype(np.uint8).repeat(2, axis=1).repeat(2, axis=2)[..., None]
+    start = 0
+    for name, count in zip(("train", "test"), per_split, strict=True):
+        part = slice(start, start + count)
+        ids = [f"{name}{i}" for i in range(count)]
+        table = images_to_table(images[part], digits.target[part], ids)
+        write_parquet(table, directory / f"data/validate/{name}.parquet")
+        start += count
+
+
+def test_classifier_writes_a_rebuildable_checkpoint_and_its_accuracy(tiny_workdir: Path, tiny_params, capsys) -> None:
+    write_validated_tables(tiny_workdir)
+    small = {**tiny_params["classifier"], "epochs": 3, "width": 8, "batch_size": 32}
+    write_params(tiny_workdir, {**tiny_params, "classifier": small})
+    assert genqc(["classifier"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((tiny_workdir / "data/classifier/metrics.json").read_text())
+    assert f"test accuracy  {metrics['test_accuracy']:.4f}" in out
+    assert metrics["test_images"] == 200 and metrics["num_classes"] == 10
+    assert metrics["test_accuracy"] > 0.3  # chance is 0.1; three epochs on 400 digits learn well beyond it
+    assert set(metrics["per_class_accuracy"]) == {str(k) for k in range(10)}
+    model = load_classifier(tiny_workdir / "data/classifier/classifier.pt")  # weights_only, config inside
+    state = torch.load(tiny_workdir / "data/classifier/classifier.pt", weights_only=True)
+    assert state["metrics"]["test_accuracy"] == metrics["test_accuracy"]
+    assert model.config.width == 8 and model(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+
+
+def test_test_labels_missing_from_train_are_a_data_error(tiny_workdir: Path, capsys) -> None:
+    write_validated_tables(tiny_workdir, per_split=(100, 100))
+    from genqc.data.table import read_table
+
+    train = read_table(str(tiny_workdir / "data/validate/train.parquet"))
+    write_parquet(train[train["label"] != 7], tiny_workdir / "data/validate/train.parquet")
+    assert genqc(["classifier"]) == 1
+    assert "test labels [7] never occur in data/validate/train.parquet" in capsys.readouterr().err
+
+
+def test_a_missing_input_names_the_stage_that_makes_it(tiny_workdir: Path, capsys) -> None:
+    assert genqc(["classifier"]) == 2
+    assert "data/validate/train.parquet not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_classifier_device_cuda_without_cuda_is_exit_2(tiny_workdir: Path, tiny_params, capsys) -> None:
+    write_params(tiny_workdir, {**tiny_params, "classifier": {**tiny_params["classifier"], "device": "cuda"}})
+    assert genqc(["classifier"]) == 2
+    assert "classifier.device='cuda' but this machine has no CUDA device" in capsys.readouterr().err
