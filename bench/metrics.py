@@ -1,0 +1,218 @@
+"""Metric benchmarks, genqc side by side with the implementation a user would pick instead.
+
+Run: ``python -m bench.metrics [--quick]`` (full size takes minutes on 2 cores).
+
+- FD from two 50,000 x 2,048 feature sets, covariances included, against pytorch-fid's
+  path. pytorch-fid needs torchvision, which cannot be installed beside our torch, so
+  :func:`pytorch_fid_path` is a faithful re-implementation of its
+  ``calculate_activation_statistics`` tail + ``calculate_frechet_distance``: np.mean,
+  np.cov(rowvar=False), ``scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)``, the
+  eps-offset retry, the imaginary-part check and the trace formula.
+- Precision/recall/density/coverage on 10,000 vs 10,000 x 2,048 against the ``prdc``
+  package (k = 5 for all four, as prdc computes one k per call); then 50,000 vs 50,000
+  in a subprocess to measure peak memory (ru_maxrss, features included).
+- KID on 50,000 x 2,048 (100 subsets of 1,000) against a NumPy float64 loop as clean-fid
+  and StyleGAN write it, on the same subsets.
+
+Synthetic features: ReLU of a low-rank correlated Gaussian plus noise (non-negative and
+correlated like CNN pool features); the fake set is shifted and rescaled slightly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from bench.common import RESULTS, peak_rss_mb, write_result
+
+
+def synthetic_features(n: int, d: int, *, seed: int, fake: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(1234).standard_normal((32, d)).astype(np.float32) / 4
+    latent = rng.standard_normal((n, 32), dtype=np.float32)
+    x = latent @ basis
+    x += rng.standard_normal((n, d), dtype=np.float32) * 0.5
+    if fake:
+        x *= 1.05
+        x += 0.05
+    np.maximum(x, 0.0, out=x)
+    return x
+
+
+def pytorch_fid_path(real: np.ndarray, fake: np.ndarray, eps: float = 1e-6) -> float:
+    """pytorch-fid's statistics and calculate_frechet_distance, line for line."""
+    from scipy import linalg
+
+    mu1, sigma1 = np.mean(real, axis=0), np.cov(real, rowvar=False)
+    mu2, sigma2 = np.mean(fake, axis=0), np.cov(fake, rowvar=False)
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    diff = mu1 - mu2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy >= 1.16 deprecates disp=
+        covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"Imaginary component {np.max(np.abs(covmean.imag))}")
+        covmean = covmean.real
+    tr_covmean = np.trace(covmean)
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def numpy_kid(real: np.ndarray, fake: np.ndarray, subsets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """clean-fid / StyleGAN's unbiased MMD² loop in float64, on given subsets."""
+    n = real.shape[1]
+    values = []
+    for ri, fi in subsets:
+        m = len(ri)
+        x, y = fake[fi].astype(np.float64), real[ri].astype(np.float64)
+        a = (x @ x.T / n + 1) ** 3 + (y @ y.T / n + 1) ** 3
+        b = (x @ y.T / n + 1) ** 3
+        values.append(((a.sum() - np.diag(a).sum()) / (m - 1) - b.sum() * 2 / m) / m)
+    return float(np.mean(values)), float(np.std(values))
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_fd(n: int, d: int) -> dict[str, Any]:
+    from genqc.metrics import FD, fd_from_features
+
+    real, fake = synthetic_features(n, d, seed=0), synthetic_features(n, d, seed=1, fake=True)
+    t_peer, peer = timed(lambda: pytorch_fid_path(real, fake))
+    t_ours, ours = timed(lambda: fd_from_features(real, fake)[FD])
+    t_fast, fast = timed(lambda: fd_from_features(real, fake, matmul_dtype="float32")[FD])
+    return {
+        "size": f"{n} x {d} vs {n} x {d}",
+        "pytorch_fid_s": t_peer,
+        "genqc_float64_s": t_ours,
+        "genqc_float32_matmul_s": t_fast,
+        "speedup_float64": t_peer / t_ours,
+        "speedup_float32_matmul": t_peer / t_fast,
+        "pytorch_fid_value": peer,
+        "genqc_float64_value": ours,
+        "genqc_float32_matmul_value": fast,
+        "rel_diff_float64": abs(ours - peer) / abs(peer),
+        "rel_diff_float32_matmul": abs(fast - peer) / abs(peer),
+    }
+
+
+def bench_prdc(n: int, d: int) -> dict[str, Any]:
+    from prdc import compute_prdc
+
+    from genqc.metrics import prdc
+
+    real = synthetic_features(n, d, seed=2).astype(np.float64)
+    fake = synthetic_features(n, d, seed=3, fake=True).astype(np.float64)
+    with contextlib.redirect_stdout(io.StringIO()):
+        t_peer, peer = timed(lambda: compute_prdc(real, fake, 5))
+    t_ours, ours = timed(lambda: prdc(real, fake, k_prc=5, k_dc=5, inclusion="<"))
+    return {
+        "size": f"{n} x {d} vs {n} x {d}, k=5",
+        "prdc_package_s": t_peer,
+        "genqc_s": t_ours,
+        "speedup": t_peer / t_ours,
+        "prdc_package_values": {k: float(v) for k, v in peer.items()},
+        "genqc_values": ours,
+        "identical": all(float(peer[k]) == ours[k] or abs(float(peer[k]) - ours[k]) < 1e-12 for k in ours),
+    }
+
+
+def prdc_memory_child(n: int, d: int) -> None:
+    """Run in a subprocess: genqc prdc on n vs n float32 features; print time and peak RSS."""
+    from genqc.metrics import prdc
+
+    real, fake = synthetic_features(n, d, seed=4), synthetic_features(n, d, seed=5, fake=True)
+    rss_inputs = peak_rss_mb()
+    seconds, values = timed(lambda: prdc(real, fake))
+    print(
+        json.dumps(
+            {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_after_inputs_mb": rss_inputs, "values": values}
+        )
+    )
+
+
+def bench_prdc_memory(n: int, d: int) -> dict[str, Any]:
+    code = f"from bench.metrics import prdc_memory_child; prdc_memory_child({n}, {d})"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["size"] = f"{n} x {d} vs {n} x {d} (float32 features)"
+    result["under_4gb"] = result["peak_rss_mb"] < 4096
+    return result
+
+
+def bench_kid(n: int, d: int, subsets: int, subset_size: int) -> dict[str, Any]:
+    from genqc.metrics import KID_MEAN, KID_STD, kid_from_features
+    from genqc.metrics.kid import kid_subset_indices
+
+    real, fake = synthetic_features(n, d, seed=6), synthetic_features(n, d, seed=7, fake=True)
+    idx = kid_subset_indices(n, n, subset_size=subset_size, subsets=subsets, seed=0)
+    t_peer, (peer_mean, peer_std) = timed(lambda: numpy_kid(real, fake, idx))
+    t_ours, ours = timed(lambda: kid_from_features(real, fake, subset_size=subset_size, subsets=subsets, seed=0))
+    return {
+        "size": f"{n} x {d}, {subsets} subsets of {subset_size}",
+        "numpy_float64_s": t_peer,
+        "genqc_s": t_ours,
+        "speedup": t_peer / t_ours,
+        "numpy_value": [peer_mean, peer_std],
+        "genqc_value": [ours[KID_MEAN], ours[KID_STD]],
+        "rel_diff_mean": abs(ours[KID_MEAN] - peer_mean) / abs(peer_mean),
+    }
+
+
+SECTIONS = ("fd", "kid", "prdc", "prdc_memory")
+
+
+def run(quick: bool, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+    if quick:
+        sizes = {"fd": (5000, 512), "prdc": (2000, 512), "prdc_mem": (10_000, 512), "kid": (5000, 512, 20, 500)}
+    else:
+        sizes = {
+            "fd": (50_000, 2048),
+            "prdc": (10_000, 2048),
+            "prdc_mem": (50_000, 2048),
+            "kid": (50_000, 2048, 100, 1000),
+        }
+    figures: dict[str, Any] = {"quick": quick, "complete": False}
+    previous = RESULTS / "metrics.json"
+    if tuple(sections) != SECTIONS and previous.exists():
+        # A partial run updates the sections it ran and keeps the others' last figures.
+        old = json.loads(previous.read_text())["figures"]
+        if old.get("quick") == quick:
+            figures.update({k: v for k, v in old.items() if k in SECTIONS})
+    functions = {"fd": bench_fd, "kid": bench_kid, "prdc": bench_prdc, "prdc_memory": bench_prdc_memory}
+    for name in sections:
+        figures[name] = functions[name](*sizes["prdc_mem" if name == "prdc_memory" else name])
+        print(name, json.dumps(figures[name], default=str), flush=True)
+        write_result("metrics", figures)  # after every section: a long run that is cut short keeps its figures
+    figures["complete"] = all(name in figures for name in SECTIONS)
+    path = write_result("metrics", figures)
+    print(f"wrote {path}")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="which parts to run")
+    args = parser.parse_args()
+    run(args.quick, tuple(args.sections))
+
+
+if __name__ == "__main__":
+    main()

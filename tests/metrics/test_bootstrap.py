@@ -1,0 +1,47 @@
+"""Bootstrap intervals: coverage of the truth, seeding, the FD fast path, flat keys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genqc.metrics import FD, bootstrap_ci, fd_bootstrap_ci, fd_from_features, with_ci
+
+
+def mean_gap(real, fake):
+    return float(np.mean(fake) - np.mean(real))
+
+
+def test_interval_contains_the_value_and_se_matches_theory():
+    rng = np.random.default_rng(0)
+    real, fake = rng.standard_normal((400, 1)), rng.standard_normal((400, 1)) + 1.0
+    ci = bootstrap_ci(mean_gap, real, fake, n_resamples=400, seed=1)
+    assert ci["low"] < mean_gap(real, fake) < ci["high"]
+    assert ci["se"] == pytest.approx(np.sqrt(2 / 400), rel=0.15)  # se of a difference of two means
+    assert bootstrap_ci(mean_gap, real, fake, n_resamples=400, seed=1) == ci
+    assert bootstrap_ci(mean_gap, real, fake, n_resamples=400, level=0.5, seed=1)["high"] < ci["high"]
+
+
+def test_fd_fast_path_equals_the_generic_one():
+    rng = np.random.default_rng(2)
+    real, fake = rng.standard_normal((120, 5)), rng.standard_normal((100, 5)) + 0.3
+    generic = bootstrap_ci(fd_from_features, real, fake, n_resamples=20, seed=4, key=FD)
+    fast = fd_bootstrap_ci(real, fake, n_resamples=20, seed=4)
+    for key in generic:
+        assert fast[key] == pytest.approx(generic[key], rel=1e-8)
+
+
+def test_with_ci_makes_flat_keys():
+    out = with_ci("fd_classifier", 3.0, {"low": 2.0, "high": 4.0, "se": 0.5})
+    assert out == {"fd_classifier": 3.0, "fd_classifier_ci_low": 2.0, "fd_classifier_ci_high": 4.0,
+                   "fd_classifier_se": 0.5}
+
+
+def test_bad_input():
+    x = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="n_resamples must be >= 2"):
+        bootstrap_ci(mean_gap, x, x, n_resamples=1)
+    with pytest.raises(ValueError, match="level must be between 0 and 1"):
+        bootstrap_ci(mean_gap, x, x, level=95)
+    with pytest.raises(ValueError, match="pass key= naming the one to bootstrap"):
+        bootstrap_ci(fd_from_features, np.random.default_rng(0).standard_normal((10, 2)), x + 1, n_resamples=2)

@@ -1,0 +1,158 @@
+"""Fréchet distance against pytorch-fid's sqrtm formula, analytic cases and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from genqc.metrics import (
+    FD,
+    RunningStats,
+    SingularCovarianceWarning,
+    fd_from_features,
+    frechet_distance,
+    frechet_distance_details,
+)
+
+
+def sqrtm_reference(mu1, sigma1, mu2, sigma2) -> float:
+    """pytorch-fid's calculate_frechet_distance, written out independently."""
+    diff = mu1 - mu2
+    covmean = scipy.linalg.sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * 1e-6
+        covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def features(rng, n, d, shift=0.0):
+    mixing = rng.standard_normal((d, d)) / np.sqrt(d)
+    return np.maximum(rng.standard_normal((n, d)) @ mixing + shift, 0.0)  # ReLU-like, correlated
+
+
+def test_agrees_with_sqrtm_reference_to_1e6():
+    rng = np.random.default_rng(0)
+    real, fake = features(rng, 600, 64), features(rng, 500, 64, shift=0.1)
+    ref = sqrtm_reference(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
+    ours = fd_from_features(real, fake)[FD]
+    assert ours == pytest.approx(ref, rel=1e-6)
+
+
+def test_float32_and_torch_inputs_give_the_same_float64_result():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    real, fake = features(rng, 300, 32).astype(np.float32), features(rng, 300, 32, 0.2).astype(np.float32)
+    ref = sqrtm_reference(
+        real.astype(np.float64).mean(0), np.cov(real, rowvar=False), fake.astype(np.float64).mean(0),
+        np.cov(fake, rowvar=False),
+    )
+    assert fd_from_features(real, fake)[FD] == pytest.approx(ref, rel=1e-6)
+    assert fd_from_features(torch.from_numpy(real), torch.from_numpy(fake))[FD] == pytest.approx(ref, rel=1e-6)
+    assert isinstance(fd_from_features(real, fake)[FD], float)
+
+
+def test_identical_sets_give_zero():
+    rng = np.random.default_rng(2)
+    x = features(rng, 400, 16)
+    assert fd_from_features(x, x)[FD] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_unit_gaussians_one_apart_in_2048_dims_give_2048():
+    d = 2048
+    assert frechet_distance(np.zeros(d), np.eye(d), np.ones(d), np.eye(d)) == pytest.approx(2048.0, rel=1e-12)
+
+
+def test_general_path_gives_the_analytic_value_in_a_rotated_basis():
+    # N(0, I) vs N(1, 4I) rotated by a random orthogonal Q: d * (1 + 1 + 4 - 2*2) = 2 d, whatever Q.
+    d = 128
+    q, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((d, d)))
+    shift = q @ np.ones(d)
+    details = frechet_distance_details(np.zeros(d), q @ q.T, shift, q @ (4 * np.eye(d)) @ q.T)
+    assert details.method == "cholesky"
+    assert details.value == pytest.approx(2.0 * d, rel=1e-9)
+
+
+def test_scaled_identity_covariances():
+    # S1 = I, S2 = 4I in 4 dims: tr sqrt(S1 S2) = 8 and d² = 4 + 16 - 2*8 = 4.
+    details = frechet_distance_details(np.zeros(4), np.eye(4), np.zeros(4), 4 * np.eye(4))
+    assert details.trace_sqrt == pytest.approx(8.0)
+    assert details.value == pytest.approx(4.0)
+
+
+def test_chunk_size_does_not_change_the_result():
+    rng = np.random.default_rng(3)
+    real, fake = features(rng, 257, 24), features(rng, 199, 24, 0.3)
+    whole = fd_from_features(real, fake, chunk_size=10_000)[FD]
+    assert fd_from_features(real, fake, chunk_size=7)[FD] == pytest.approx(whole, rel=1e-10)
+
+
+def test_singular_covariance_warns_with_the_needed_count_and_stays_finite():
+    rng = np.random.default_rng(4)
+    real, fake = rng.standard_normal((20, 50)), rng.standard_normal((30, 50))
+    with pytest.warns(SingularCovarianceWarning) as record:
+        value = fd_from_features(real, fake)[FD]
+    messages = [str(w.message) for w in record]
+    assert any("real features have 20 samples for 50 dimensions" in m and "use at least 51 samples" in m
+               for m in messages)
+    assert any("fake features have 30 samples for 50 dimensions" in m for m in messages)
+    assert np.isfinite(value) and value > 0
+    details = frechet_distance_details(real.mean(0), np.cov(real.T), fake.mean(0), np.cov(fake.T))
+    assert details.method == "eigh"
+    assert isinstance(details.value, float)
+
+
+def test_no_warning_with_enough_samples():
+    rng = np.random.default_rng(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fd_from_features(rng.standard_normal((60, 8)), rng.standard_normal((60, 8)))
+
+
+@pytest.mark.parametrize(
+    ("real", "fake", "message"),
+    [
+        (np.full((10, 3), np.nan), np.zeros((10, 3)), "real features contain NaN or Inf"),
+        (np.zeros((10, 3)), np.full((10, 3), np.inf), "fake features contain NaN or Inf"),
+        (np.zeros((10, 3)), np.zeros((10, 4)), r"different dimensions \(3 vs 4\)"),
+        (np.zeros((0, 3)), np.zeros((10, 3)), r"real features are empty \(0 samples\)"),
+        (np.zeros((1, 3)), np.zeros((10, 3)), "real features have 1 samples; this metric needs at least 2"),
+        (np.zeros(3), np.zeros((10, 3)), "must be a 2-D"),
+    ],
+)
+def test_bad_input_names_the_problem(real, fake, message):
+    with pytest.raises(ValueError, match=message):
+        fd_from_features(real, fake)
+
+
+def test_bad_statistics_name_the_problem():
+    with pytest.raises(ValueError, match=r"covariance must be \(3, 3\)"):
+        frechet_distance(np.zeros(3), np.eye(2), np.zeros(3), np.eye(3))
+    with pytest.raises(ValueError, match="different dimensions"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(2), np.eye(2))
+
+
+def test_running_stats_merged_equals_whole():
+    rng = np.random.default_rng(6)
+    x = features(rng, 500, 12)
+    whole = RunningStats().update(x)
+    parts = RunningStats().update(x[:123]).merge(RunningStats().update(x[123:400], chunk_size=50))
+    parts.merge(RunningStats().update(x[400:]))
+    assert parts.n == 500
+    np.testing.assert_allclose(parts.mean, x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(parts.cov, np.cov(x, rowvar=False), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(whole.cov, parts.cov, rtol=1e-10, atol=1e-14)
+
+
+def test_running_stats_errors():
+    stats = RunningStats()
+    with pytest.raises(ValueError, match="no samples have been added"):
+        _ = stats.mean
+    stats.update(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="at least 2 samples; these statistics have 1"):
+        _ = stats.cov
+    with pytest.raises(ValueError, match="batch has 4 dimensions; these statistics have 3"):
+        stats.update(np.zeros((2, 4)))

@@ -1,0 +1,87 @@
+"""KID against an independent NumPy float64 formula (as clean-fid writes it) on the same subsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genqc.metrics import KID_MEAN, KID_STD, SubsetSizeWarning, kid_from_features
+from genqc.metrics.kid import kid_subset_indices
+
+
+def clean_fid_kid(real, fake, subsets):
+    """clean-fid's kernel_distance loop, per subset, in float64; returns the per-subset MMD²."""
+    n = real.shape[1]
+    out = []
+    for ri, fi in subsets:
+        m = len(ri)
+        x, y = fake[fi], real[ri]
+        a = (x @ x.T / n + 1) ** 3 + (y @ y.T / n + 1) ** 3
+        b = (x @ y.T / n + 1) ** 3
+        out.append(((a.sum() - np.diag(a).sum()) / (m - 1) - b.sum() * 2 / m) / m)
+    return np.array(out)
+
+
+@pytest.fixture
+def sets():
+    rng = np.random.default_rng(0)
+    real = np.abs(rng.standard_normal((300, 64)))
+    fake = np.abs(rng.standard_normal((250, 64)) * 1.1 + 0.05)
+    return real, fake
+
+
+@pytest.mark.parametrize("matmul_dtype", ["float64", "float32"])
+def test_matches_reference_on_the_same_subsets(sets, matmul_dtype):
+    real, fake = sets
+    ours = kid_from_features(real, fake, subset_size=100, subsets=20, seed=3, matmul_dtype=matmul_dtype)
+    ref = clean_fid_kid(real, fake, kid_subset_indices(300, 250, subset_size=100, subsets=20, seed=3))
+    rel = 1e-12 if matmul_dtype == "float64" else 1e-6
+    assert ours[KID_MEAN] == pytest.approx(ref.mean(), rel=rel)
+    assert ours[KID_STD] == pytest.approx(ref.std(), rel=rel * 10)
+
+
+def test_torch_input_matches_numpy(sets):
+    torch = pytest.importorskip("torch")
+    real, fake = sets
+    a = kid_from_features(real, fake, subset_size=50, subsets=5, matmul_dtype="float64")
+    b = kid_from_features(torch.from_numpy(real), torch.from_numpy(fake), subset_size=50, subsets=5,
+                          matmul_dtype="float64")
+    assert b[KID_MEAN] == pytest.approx(a[KID_MEAN], rel=1e-10)
+
+
+def test_same_distribution_gives_about_zero_and_seed_reproduces():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((400, 16)), rng.standard_normal((400, 16))
+    out = kid_from_features(x, y, subset_size=200, subsets=10, seed=7)
+    assert abs(out[KID_MEAN]) < 3 * out[KID_STD]
+    assert kid_from_features(x, y, subset_size=200, subsets=10, seed=7) == out
+    assert kid_from_features(x, y + 1.0, subset_size=200, subsets=10, seed=7)[KID_MEAN] > 10 * out[KID_STD]
+
+
+def test_subset_size_is_clamped_with_a_warning(sets):
+    real, fake = sets
+    with pytest.warns(SubsetSizeWarning, match="subset_size=1000 exceeds the 250 samples"):
+        out = kid_from_features(real, fake, subsets=2)
+    ref = clean_fid_kid(real, fake, kid_subset_indices(300, 250, subset_size=250, subsets=2, seed=0))
+    assert out[KID_MEAN] == pytest.approx(ref.mean(), rel=1e-6)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="real features have 1 samples; this metric needs at least 2"):
+        kid_from_features(np.zeros((1, 4)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="subset_size must be >= 2"):
+        kid_from_features(np.zeros((5, 4)), np.zeros((5, 4)), subset_size=1)
+    with pytest.raises(ValueError, match="matmul_dtype must be"):
+        kid_from_features(np.zeros((5, 4)), np.zeros((5, 4)), matmul_dtype="float16")
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_give_the_cpu_values(sets):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    real, fake = sets
+    cpu = kid_from_features(real, fake, subset_size=100, subsets=5, matmul_dtype="float64")
+    gpu = kid_from_features(torch.from_numpy(real).cuda(), torch.from_numpy(fake).cuda(), subset_size=100,
+                            subsets=5, matmul_dtype="float64")
+    assert gpu[KID_MEAN] == pytest.approx(cpu[KID_MEAN], rel=1e-9)
