@@ -22,8 +22,9 @@ STAGES = {
     "augment": "write data/augment/train.parquet with augmented copies",
     "classifier": "train the domain classifier used as an evaluation network",
     "train": "train the generator (dcgan | vae | ddpm) with checkpoints and EMA",
-    "sample": "draw data/sample/samples.parquet from the trained model",
+    "sample": "draw data/sample/<model>/samples.parquet from the trained model",
     "evaluate": "compute metrics with confidence intervals and apply the gates",
+    "publish": "copy the primary family's (train.model) metrics to reports/metrics.json",
     "report": "write reports/report.html",
 }
 
@@ -62,15 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="feature extractor for image inputs (effnet_lite0, inception, classifier)")
     metrics.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint for --extractor classifier")
     metrics.add_argument("--inception-weights", metavar="FILE", help="FID Inception weights file")
-    metrics.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for intervals")
-    metrics.add_argument("--seed", type=int, default=0)
+    metrics.add_argument("--bootstrap", type=int, default=100,
+                         help="bootstrap resamples for the 95%% intervals (0: no intervals)")  # fmt: skip
+    metrics.add_argument("--seed", type=int, default=0, help="seed of KID subsets and bootstrap resamples")
     metrics.add_argument("--json", metavar="FILE", help="also write the metrics as flat JSON")
+    metrics.add_argument("--metrics", default=None, metavar="LIST",
+                         help="comma list of fd, kid, prdc, is (default: all; features: fd, kid, prdc)")  # fmt: skip
+    metrics.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where the extractor runs")
+    metrics.add_argument("--batch-size", type=int, default=64, help="images per extractor batch")
 
     run = sub.add_parser("run", help="run the pipeline as a Prefect flow (stages from dvc.yaml)")
     _add_params(run)
     run.add_argument("--stages", nargs="*", default=None, help="only these dvc.yaml stages (default: all)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="param override, run as a DVC experiment (dvc exp run -S KEY=VALUE)")  # fmt: skip
+    run.add_argument("--name", dest="experiment_name", default=None, metavar="EXP",
+                     help="name of the experiment --set runs (default: DVC picks one)")  # fmt: skip
 
     serve = sub.add_parser("serve", help="serve the pipeline flow as a scheduled Prefect deployment")
     _add_params(serve)

@@ -24,6 +24,11 @@ SAMPLE_DIR = DATA / "sample"
 VALIDATION_REPORTS = REPORTS / "validation"
 TRAIN_REPORTS = REPORTS / "train"
 PLOTS = REPORTS / "plots"
+EVALUATE_DIR = DATA / "evaluate"
+FEATURE_CACHE = DATA / "cache" / "features"
+SAMPLE_REPORTS = REPORTS / "sample"
+EVALUATE_REPORTS = REPORTS / "evaluate"
+METRICS_FILE = REPORTS / "metrics.json"  # the primary family's (train.model) metrics: the contract path
 
 
 def params_from_args(args: argparse.Namespace) -> Params:

@@ -1,0 +1,189 @@
+"""DVC stage ``sample@<family>``: trained weights -> data/sample/<family>/samples.parquet, a grid, a summary.
+
+Every row records what regenerates it (index, seed, requested label, source
+model); with the domain classifier present, each row also carries the
+classifier's predicted label and confidence and its realism score against the
+training images. An optional rejection filter (``sample.filter``) redraws
+unrealistic samples; every rejected draw is listed in rejected.parquet and
+counted in the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genqc.config import Params
+from genqc.errors import ConfigError, DataError
+from genqc.io import write_json, write_parquet
+from tasks.common import (
+    CLASSIFIER_DIR,
+    SAMPLE_DIR,
+    SAMPLE_REPORTS,
+    TRAIN_DIR,
+    VALIDATE_DIR,
+    params_from_args,
+    print_table,
+)
+
+CLASSIFIER_CHECKPOINT = CLASSIFIER_DIR / "classifier.pt"
+TRAIN_TABLE = VALIDATE_DIR / "train.parquet"
+
+
+def samples_path(family: str) -> Path:
+    return SAMPLE_DIR / family / "samples.parquet"
+
+
+def rejected_path(family: str) -> Path:
+    return SAMPLE_DIR / family / "rejected.parquet"
+
+
+def summary_path(family: str) -> Path:
+    return SAMPLE_REPORTS / family / "summary.json"
+
+
+def grid_path(family: str) -> Path:
+    return SAMPLE_REPORTS / family / "grid.png"
+
+
+def checkpoint_path(family: str, use_ema: bool) -> Path:
+    """ema.pt holds the sampling weights (EMA ones unless EMA was off); last.pt the raw training weights."""
+    from genqc.training.checkpoint import EMA_FILE, LAST
+
+    return TRAIN_DIR / family / (EMA_FILE if use_ema else LAST)
+
+
+def _load_sources(params: Params, family: str, device: object) -> list:
+    from genqc.sampling import Source
+    from genqc.training.checkpoint import load_checkpoint
+
+    cfg = params.sample
+    paths = [checkpoint_path(family, cfg.use_ema), *map(Path, cfg.ensemble)]
+    sources = []
+    for i, path in enumerate(paths):
+        if not path.is_file():
+            what = f"run `dvc repro train@{family}` first" if i == 0 else "fix sample.ensemble in params.yaml"
+            raise ConfigError(f"checkpoint {path} not found ({'train.model' if i == 0 else 'sample.ensemble'}); "
+                              f"{what}")  # fmt: skip
+        loaded = load_checkpoint(path, use_ema=cfg.use_ema, device=device)
+        if cfg.use_ema and not loaded.ema:
+            print(f"EMA disabled <train.ema_decay=0> for {path}: sampling its raw weights")
+        name = family if i == 0 else f"{loaded.family}:{path}"
+        sources.append(Source(name, loaded.model, loaded.sampler))
+    return sources
+
+
+def _class_names(train: pd.DataFrame | None) -> dict[int, str]:
+    if train is None or "class_name" not in train.columns:
+        return {}
+    pairs = train[["label", "class_name"]].drop_duplicates("label")
+    return {int(label): str(name) for label, name in zip(pairs["label"], pairs["class_name"], strict=True)}
+
+
+def _scorer(params: Params, train: pd.DataFrame | None, device: object):
+    """The classifier scorer when the classifier exists; None without it (then the filter must be off)."""
+    kind = params.sample.filter.kind
+    if not CLASSIFIER_CHECKPOINT.is_file():
+        if kind != "none":
+            raise ConfigError(f"sample.filter.kind={kind!r} needs the domain classifier {CLASSIFIER_CHECKPOINT}; "
+                              "run `dvc repro classifier` first or set sample.filter.kind: none")  # fmt: skip
+        print(f"no classifier at {CLASSIFIER_CHECKPOINT}: samples get no predicted label, confidence or realism")
+        return None
+    from genqc.data.table import SHA256, decode_images
+    from genqc.features import build_extractor
+    from genqc.features.cache import FeatureCache, extract_cached, hash_from_content_hashes
+    from genqc.sampling import classifier_scorer, subset_indices
+    from tasks.common import FEATURE_CACHE
+
+    extractor = build_extractor("classifier", checkpoint=CLASSIFIER_CHECKPOINT)
+    real = None
+    if train is not None:
+        subset = train.iloc[subset_indices(len(train), params.evaluate.max_train, params.seed)]
+        images_hash = hash_from_content_hashes(subset[SHA256]) if SHA256 in subset.columns else None
+        real = extract_cached(extractor, decode_images(subset), layers=["pool"], cache=FeatureCache(FEATURE_CACHE),
+                              images_hash=images_hash, batch_size=params.evaluate.batch_size,
+                              device=device)["pool"]  # fmt: skip
+    return classifier_scorer(extractor, kind=kind, real_features=real, k=params.sample.filter.k,
+                             batch_size=params.evaluate.batch_size, device=device)  # fmt: skip
+
+
+def _grid(images: np.ndarray, labels: np.ndarray, side: int) -> np.ndarray:
+    """side x side images; a conditional run shows one row per class (its first ``side`` samples)."""
+    from genqc.training.grid import image_grid
+
+    if (labels >= 0).any():
+        rows = [images[labels == c][:side] for c in np.unique(labels[labels >= 0])]
+        blank = np.zeros((side, *images.shape[1:]), dtype=np.uint8)
+        padded = [np.concatenate([r, blank[: side - len(r)]]) for r in rows]
+        return image_grid(np.concatenate(padded), nrow=side)
+    return image_grid(images[: side * side], nrow=side)
+
+
+def main(args: argparse.Namespace) -> int:
+    from genqc.data.table import images_to_table, read_table
+    from genqc.sampling import NO_LABEL, SCORE, sample_images
+    from genqc.training.device import resolve_device
+    from genqc.training.grid import save_png
+
+    params = params_from_args(args)
+    family = args.model or params.train.model
+    cfg = params.sample
+    device = resolve_device(cfg.device, key="sample.device")
+    sources = _load_sources(params, family, device)
+    train = read_table(str(TRAIN_TABLE)) if TRAIN_TABLE.is_file() else None
+    scorer = _scorer(params, train, device)
+    threshold = cfg.filter.threshold if cfg.filter.kind != "none" else None
+
+    start = time.perf_counter()
+    result = sample_images(sources, cfg.n, seed=params.seed, batch_size=cfg.batch_size, weights=cfg.weights or None,
+                           scorer=scorer, threshold=threshold, max_draws=cfg.filter.max_draws,
+                           device=device)  # fmt: skip
+    seconds = time.perf_counter() - start
+    if result.accepted == 0:
+        raise DataError(f"sample.filter kept none of {result.drawn} draws (kind={cfg.filter.kind}, "
+                        f"threshold={cfg.filter.threshold}); lower sample.filter.threshold or raise "
+                        "sample.filter.max_draws")  # fmt: skip
+
+    names = _class_names(train)
+    columns = {k: v for k, v in result.columns.items() if k != SCORE}
+    extra = {"index": result.index, "seed": result.seed, "source_model": result.source, **columns}
+    table = images_to_table(
+        result.images, result.label, [f"{family}-{i:07d}" for i in result.index],
+        class_names=[names.get(int(lab), str(lab)) if lab != NO_LABEL else "" for lab in result.label],
+        sources=[f"sample:{s}" for s in result.source], extra=extra,
+    )  # fmt: skip
+    rejected = pd.DataFrame({
+        "index": result.rejected["index"], "seed": result.rejected["seed"], "label": result.rejected["label"],
+        "source_model": pd.Series(result.rejected["source"], dtype="string"), "score": result.rejected[SCORE],
+        "reason": pd.Series([f"{cfg.filter.kind} < {cfg.filter.threshold}"] * len(result.rejected["index"]),
+                            dtype="string"),
+    })  # fmt: skip
+    summary = {
+        "model": family, "requested": result.requested, "accepted": result.accepted, "drawn": result.drawn,
+        "rejected": len(rejected), "acceptance_rate": result.acceptance_rate, "complete": result.complete,
+        "filter": cfg.filter.kind, "threshold": threshold, "use_ema": cfg.use_ema, "seed": params.seed,
+        "sources": {s.name: result.source.count(s.name) for s in sources},
+        "seconds": round(seconds, 3), "images_per_s": round(result.drawn / seconds, 2) if seconds > 0 else None,
+    }  # fmt: skip
+    write_parquet(table, samples_path(family))
+    write_parquet(rejected, rejected_path(family))
+    save_png(_grid(result.images, result.label, cfg.grid), grid_path(family))
+    write_json(summary, summary_path(family))
+
+    print(f"sample {family} on {device} -> {samples_path(family)} (seed={params.seed}, "
+          f"{'EMA' if cfg.use_ema else 'raw'} weights, batch {cfg.batch_size})")  # fmt: skip
+    rows = [(k, v) for k, v in summary.items() if k not in ("model", "sources")]
+    rows += [(f"from {name}", count) for name, count in summary["sources"].items()] if len(sources) > 1 else []
+    if "predicted_label" in result.columns:
+        counts = np.bincount(result.columns["predicted_label"])
+        rows.append(("predicted classes", " ".join(f"{c}:{n}" for c, n in enumerate(counts))))
+    print_table(rows, ("", "value"))
+    if not result.complete:
+        print(f"WARNING: only {result.accepted} of {cfg.n} samples passed sample.filter ({cfg.filter.kind} >= "
+              f"{cfg.filter.threshold}) within sample.filter.max_draws={cfg.filter.max_draws} x n draws; lower the "
+              f"threshold or raise max_draws. Rejected draws: {rejected_path(family)}")  # fmt: skip
+    return 0

@@ -1,0 +1,128 @@
+"""The evaluate stage with its default gates: a good "model" passes, broken generators are caught.
+
+The "models" are sample tables written directly: held-out real digits (good),
+one class only (mode collapse), training images (memorisation) and uniform
+noise. The domain classifier is a real one, trained for a few seconds on the
+digits' train split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genqc.cli import main as genqc
+from genqc.data.table import decode_images, images_to_table
+from genqc.io import write_parquet
+from tests.conftest import real_params, write_params
+
+FAMILY = "dcgan"  # the family name the fake sample tables are filed under (no checkpoint is read for it)
+
+
+def _evaluate(directory: Path, digits: dict, samples, monkeypatch, *, gates: dict | None = None,
+              family: str = FAMILY) -> tuple[int, dict]:  # fmt: skip
+    """Write the tables and params, run `genqc evaluate`, return (exit code, metrics.json)."""
+    import shutil
+
+    import tasks.evaluate
+
+    monkeypatch.chdir(directory)
+    (directory / "data" / "classifier").mkdir(parents=True)
+    shutil.copy(digits["classifier"], directory / "data" / "classifier" / "classifier.pt")
+    write_parquet(digits["train"], directory / "data" / "validate" / "train.parquet")
+    write_parquet(digits["test"], directory / "data" / "validate" / "test.parquet")
+    if not isinstance(samples, np.ndarray):
+        samples = decode_images(samples)
+    ids = [f"s{i}" for i in range(len(samples))]
+    write_parquet(images_to_table(samples, [-1] * len(samples), ids), directory / "data" / "sample" / family /
+                  "samples.parquet")  # fmt: skip
+    params = real_params()
+    params["evaluate"] = {**params["evaluate"], "extractors": ["classifier"], "bootstrap": 10, "kid_subsets": 10,
+                          "kid_subset_size": 100, "device": "cpu"}  # fmt: skip
+    params["gates"] = {**params["gates"], **(gates or {})}
+    write_params(directory, params)
+    monkeypatch.setattr(tasks.evaluate, "FEATURE_CACHE", digits["cache"])  # shared: train/test features once
+    code = genqc(["evaluate", "--model", family])
+    return code, json.loads((directory / "reports" / "evaluate" / family / "metrics.json").read_text())
+
+
+def test_held_out_real_images_pass_every_default_gate(tmp_path: Path, digits: dict, monkeypatch, capsys) -> None:
+    code, metrics = _evaluate(tmp_path, digits, digits["held"], monkeypatch)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert metrics["gates_passed"] is True and metrics["gates_failed"] == 0
+    for key in ("fd_classifier", "kid_classifier", "precision_classifier", "recall_classifier", "density_classifier",
+                "coverage_classifier", "is_classifier"):  # fmt: skip
+        assert metrics[f"{key}_ci_low"] < metrics[f"{key}_ci_high"], key
+        assert f"{key}_floor" in metrics, key
+    # held-out images sit near the train/test floor (below it in the classifier's own space: the floor includes
+    # the classifier's train/test gap)
+    assert metrics["fd_classifier_ratio"] < 3
+    assert metrics["modes_covered_share"] == 1.0 and metrics["exact_copy_share"] == 0.0
+    assert "floor (train vs test)" in out and "max_fd_classifier_ratio" in out
+    rows = pd.read_parquet(tmp_path / "data" / "evaluate" / FAMILY / "nearest.parquet")
+    assert len(rows) == 16 and rows["ratio"].is_monotonic_increasing
+    plots = json.loads((tmp_path / "reports" / "evaluate" / FAMILY / "plots" / "class_histogram.json").read_text())
+    assert [row["class"] for row in plots] == list(range(10))
+
+
+def _failed_gates(code: int, metrics: dict, capsys) -> set[str]:
+    err = capsys.readouterr().err
+    assert code == 1 and metrics["gates_passed"] is False
+    assert "quality gate(s) failed" in err
+    failed = {key.removeprefix("gate_") for key, value in metrics.items() if key.startswith("gate_") and not value}
+    for name in failed:
+        assert name in err  # the failure table names every failed gate with its value and limit
+    return failed
+
+
+def test_mode_collapse_fails_coverage_and_class_balance(tmp_path: Path, digits: dict, monkeypatch, capsys) -> None:
+    held = digits["held"]
+    one_class = held[held["label"] == 3]
+    collapsed = one_class.sample(n=len(held), replace=True, random_state=0)
+    failed = _failed_gates(*_evaluate(tmp_path, digits, collapsed, monkeypatch), capsys)
+    assert {"max_class_kl", "min_modes_covered_share", "min_coverage_classifier"} <= failed
+
+
+def test_copies_of_training_images_fail_the_memorisation_gates(tmp_path: Path, digits: dict, monkeypatch,
+                                                               capsys) -> None:  # fmt: skip
+    copies = digits["train"].sample(n=len(digits["held"]), random_state=0)
+    code, metrics = _evaluate(tmp_path, digits, copies, monkeypatch)
+    failed = _failed_gates(code, metrics, capsys)
+    assert {"max_memorization_near_copy_share", "max_exact_copy_share"} <= failed
+    assert metrics["exact_copy_share"] == 1.0
+
+
+def test_noise_fails_fd_and_precision(tmp_path: Path, digits: dict, monkeypatch, capsys) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, size=(len(digits["held"]), 16, 16, 1), dtype=np.uint8)
+    code, metrics = _evaluate(tmp_path, digits, noise, monkeypatch)
+    failed = _failed_gates(code, metrics, capsys)
+    assert {"max_fd_classifier_ratio", "min_precision_classifier"} <= failed
+    assert metrics["precision_classifier"] < 0.05
+
+
+def test_gates_fail_false_records_verdicts_and_exits_zero(tmp_path: Path, digits: dict, monkeypatch, capsys) -> None:
+    noise = np.zeros((len(digits["held"]), 16, 16, 1), dtype=np.uint8)
+    code, metrics = _evaluate(tmp_path, digits, noise, monkeypatch, gates={"fail": False})
+    assert code == 0 and metrics["gates_passed"] is False
+    assert "gates.fail=false: exit 0" in capsys.readouterr().out
+
+
+def test_an_unknown_gate_key_is_a_config_error_naming_valid_keys(tmp_path: Path, digits: dict, monkeypatch,
+                                                                 capsys) -> None:  # fmt: skip
+    code, _ = _evaluate(tmp_path, digits, digits["held"], monkeypatch, gates={"max": {"fd_clasifier": 1.0}})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "gates.max.fd_clasifier: no such metric" in err and "Valid keys: " in err and "fd_classifier," in err
+
+
+def test_a_vae_is_also_scored_on_reconstructing_the_test_split(tmp_path: Path, digits: dict, monkeypatch) -> None:
+    from tests.tasks.test_sample import write_checkpoint
+
+    write_checkpoint(tmp_path, "vae")
+    code, metrics = _evaluate(tmp_path, digits, digits["held"], monkeypatch, family="vae", gates={"fail": False})
+    assert code == 0 and metrics["model"] == "vae"
+    assert metrics["recon_mse"] > 0.01 and metrics["recon_psnr"] < 30 and -1 <= metrics["recon_ssim"] < 0.9  # untrained
