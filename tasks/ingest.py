@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     write_parquet(test, INGEST_DIR / "test.parquet")
     write_parquet(rejected, INGEST_DIR / "rejected.parquet")
     summary = {"inputs": loaded.n_inputs, "train": len(train), "test": len(test), "rejected": len(rejected),
-               "classes": int(len(np.unique(loaded.labels)))}  # fmt: skip
+               "classes": len(np.unique(loaded.labels))}  # fmt: skip
     write_json(summary, INGEST_DIR / "summary.json")
     print(f"ingest {cfg.source} -> {INGEST_DIR}/ ({cfg.image_size}x{cfg.image_size}x{cfg.channels}, "
           f"resize={cfg.resize}, seed={params.seed})")  # fmt: skip

@@ -121,6 +121,24 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
     return frechet_distance_details(mu1, sigma1, mu2, sigma2).value
 
 
+def fd_from_centred_rows(diff: np.ndarray, a: np.ndarray, n1: float, b: np.ndarray, n2: float) -> float:
+    """Fréchet distance from centred rows, for sets smaller than their dimension.
+
+    With ``S1 = AᵀA / (n1-1)`` and ``S2 = BᵀB / (n2-1)`` (A, B centred, rows optionally
+    scaled by the square roots of bootstrap weights), ``tr S1 = |A|²_F / (n1-1)`` and
+    ``S1·S2`` has the non-zero spectrum of ``(ABᵀ)(ABᵀ)ᵀ / ((n1-1)(n2-1))``, so
+    ``tr sqrt(S1 S2)`` is the sum of the singular values of the small (n1, n2) matrix
+    ``ABᵀ``. Exact, never complex, and for 1,000 samples of 1,280-D EfficientNet
+    features about 10x cheaper than forming and factoring two 1,280² covariances.
+    ``diff`` is ``mu1 - mu2``; ``n1``/``n2`` are the (weighted) sample counts.
+    """
+    cross = a @ b.T  # (n1, D) @ (D, n2) -> (n1, n2)
+    trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum()) / np.sqrt((n1 - 1.0) * (n2 - 1.0))
+    value = float(diff @ diff + np.einsum("ij,ij->", a, a) / (n1 - 1.0) + np.einsum("ij,ij->", b, b) / (n2 - 1.0)
+                  - 2.0 * trace_sqrt)  # fmt: skip
+    return max(value, 0.0)
+
+
 def features_to_stats(
     features: Any, *, name: str = "features", chunk_size: int = 4096, matmul_dtype: str = "float64"
 ) -> RunningStats:
@@ -149,6 +167,17 @@ def fd_from_features(
     (about 2x faster on CPU); the bench reports its agreement with float64.
     """
     check_pair(real, fake, min_rows=2)
+    n_real, n_fake, dim = real.shape[0], fake.shape[0], real.shape[1]
+    if max(n_real, n_fake) < dim:  # fewer samples than dimensions: the (n1, n2) route is exact and cheaper
+        from genqc.metrics.checks import to_numpy
+
+        for name, n in (("real", n_real), ("fake", n_fake)):
+            warn(f"{name} features have {n} samples for {dim} dimensions, so their covariance is singular "
+                 f"(rank <= {n - 1}) and the Fréchet distance is unstable and biased; use at least {dim + 1} "
+                 f"samples (several times {dim} for a stable estimate)", SingularCovarianceWarning)  # fmt: skip
+        x, y = to_numpy(real).astype(np.float64), to_numpy(fake).astype(np.float64)
+        x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
+        return {FD: fd_from_centred_rows(x_mean - y_mean, x - x_mean, n_real, y - y_mean, n_fake)}
     real_stats = features_to_stats(real, name="real", chunk_size=chunk_size, matmul_dtype=matmul_dtype)
     fake_stats = features_to_stats(fake, name="fake", chunk_size=chunk_size, matmul_dtype=matmul_dtype)
     return {FD: frechet_distance(real_stats.mean, real_stats.cov, fake_stats.mean, fake_stats.cov)}

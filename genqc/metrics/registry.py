@@ -200,13 +200,23 @@ class _SharedResamples:
         self.calls = 0
 
 
-def _intervals(spec: MetricSpec, real: np.ndarray | None, fake: np.ndarray, options: dict[str, Any], *,
-               n_resamples: int, level: float, seed: int) -> dict[str, dict[str, float]]:  # fmt: skip
+# The range of each headline output: intervals are clipped to it (an FD below 0 or a precision above 1 is
+# not a value the metric can take).
+OUTPUT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "fd": (0.0, None), "is_mean": (1.0, None), "precision": (0.0, 1.0), "recall": (0.0, 1.0),
+    "density": (0.0, None), "coverage": (0.0, 1.0),
+}  # fmt: skip
+
+
+def _intervals(spec: MetricSpec, real: np.ndarray | None, fake: np.ndarray, options: dict[str, Any],
+               estimates: dict[str, float], *, n_resamples: int, level: float,
+               seed: int) -> dict[str, dict[str, float]]:  # fmt: skip
     """Bootstrap interval of every headline output, sharing resamples between the outputs of one metric."""
     from genqc.metrics.bootstrap import bootstrap_ci, fd_bootstrap_ci
 
     if spec.name == "fd":  # the weighted-moments version: no resampled copies, same resamples and numbers
-        return {"fd": fd_bootstrap_ci(real, fake, n_resamples=n_resamples, level=level, seed=seed)}
+        return {"fd": fd_bootstrap_ci(real, fake, n_resamples=n_resamples, level=level, seed=seed,
+                                      estimate=float(estimates["fd"]))}  # fmt: skip
     if real is None:  # a fake-only metric: the fake set stands in as "real" so the resamples stay paired
         shared = _SharedResamples(lambda _r, f: spec.fn(None, f, **options))
         real = fake
@@ -216,7 +226,8 @@ def _intervals(spec: MetricSpec, real: np.ndarray | None, fake: np.ndarray, opti
     for output in spec.headline:
         shared.rewind()
         intervals[output] = bootstrap_ci(shared, real, fake, n_resamples=n_resamples, level=level, seed=seed,
-                                         key=output)  # fmt: skip
+                                         key=output, estimate=float(estimates[output]),
+                                         bounds=OUTPUT_BOUNDS.get(output, (None, None)))  # fmt: skip
     return intervals
 
 
@@ -298,7 +309,8 @@ def compute(
         if n_bootstrap > 0:
             from genqc.metrics.bootstrap import with_ci
 
-            intervals = _intervals(spec, real_x, fake_x, knobs, n_resamples=n_bootstrap, level=ci_level, seed=seed)
+            intervals = _intervals(spec, real_x, fake_x, knobs, values, n_resamples=n_bootstrap, level=ci_level,
+                                   seed=seed)  # fmt: skip
             for output, ci in intervals.items():
                 stem, suffix = spec.outputs[output]
                 key = metric_key(stem, space, suffix)

@@ -45,3 +45,24 @@ def test_bad_input():
         bootstrap_ci(mean_gap, x, x, level=95)
     with pytest.raises(ValueError, match="pass key= naming the one to bootstrap"):
         bootstrap_ci(fd_from_features, np.random.default_rng(0).standard_normal((10, 2)), x + 1, n_resamples=2)
+
+
+def test_interval_is_centred_on_the_estimate_even_when_resampling_shifts_the_metric() -> None:
+    """Duplicated rows inflate FD in every resample; the interval must still contain the reported FD."""
+    from genqc.metrics import fd_bootstrap_ci, fd_from_features
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(200, 20)), rng.normal(size=(200, 20))
+    estimate = fd_from_features(real, fake)["fd"]
+    ci = fd_bootstrap_ci(real, fake, n_resamples=30, seed=0)
+    assert ci["low"] <= estimate <= ci["high"]
+    assert ci["low"] >= 0.0
+
+
+def test_bounded_metrics_keep_their_interval_inside_the_range() -> None:
+    from genqc.metrics import bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
+    ci = bootstrap_ci(lambda r, f: float(np.mean(f[:, 0] > -3.0)), real, fake, n_resamples=20, bounds=(0.0, 1.0))
+    assert 0.0 <= ci["low"] <= ci["high"] <= 1.0

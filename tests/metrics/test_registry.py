@@ -142,16 +142,20 @@ def test_registration_checks() -> None:
 def test_intervals_equal_bootstrap_ci_on_each_output_alone() -> None:
     from genqc.metrics.bootstrap import bootstrap_ci
     from genqc.metrics.prdc import prdc
+    from genqc.metrics.registry import OUTPUT_BOUNDS
 
     real, fake = _features(30, 3, 0), _features(25, 3, 1, shift=0.5)
     logits = _features(25, 5, 2)
     out = compute(["prdc", "is", "fd"], real_features=real, fake_features={"pool": fake, "logits": logits},
                   n_bootstrap=6, seed=4)  # fmt: skip
     for name in ("precision", "recall", "density", "coverage"):  # four outputs share one set of resamples
-        alone = bootstrap_ci(lambda r, f: prdc(r, f), real, fake, n_resamples=6, seed=4, key=name)
+        alone = bootstrap_ci(lambda r, f: prdc(r, f), real, fake, n_resamples=6, seed=4, key=name,
+                             bounds=OUTPUT_BOUNDS[name])  # fmt: skip
         assert (out[f"{name}_features_ci_low"], out[f"{name}_features_ci_high"]) == (alone["low"], alone["high"])
         assert out[f"{name}_features_se"] == alone["se"]
-    alone = bootstrap_ci(lambda _r, f: inception_score(f), logits, logits, n_resamples=6, seed=4, key="is_mean")
+    alone = bootstrap_ci(lambda _r, f: inception_score(f), logits, logits, n_resamples=6, seed=4, key="is_mean",
+                         bounds=OUTPUT_BOUNDS["is_mean"])  # fmt: skip
     assert out["is_features_ci_low"] == alone["low"] and out["is_features_se"] == alone["se"]
-    alone = bootstrap_ci(lambda r, f: fd_from_features(r, f), real, fake, n_resamples=6, seed=4, key="fd")
+    alone = bootstrap_ci(lambda r, f: fd_from_features(r, f), real, fake, n_resamples=6, seed=4, key="fd",
+                         bounds=OUTPUT_BOUNDS["fd"])  # fmt: skip
     assert out["fd_features_ci_low"] == pytest.approx(alone["low"], rel=1e-9)
