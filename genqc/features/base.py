@@ -154,11 +154,14 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
             raise ValueError(f"extractor {self.name!r} has no layer {unknown[0]!r}; "
                              f"layers: {', '.join(self.layer_dims)}")  # fmt: skip
         target = resolve_device(device)
-        self.to(target).eval()
+        # channels_last: oneDNN's convolutions (depthwise ones above all) run ~1.6x faster in NHWC on
+        # CPU, and it is the fast layout on CUDA too; the numbers are the same up to float round-off.
+        self.to(target, memory_format=torch.channels_last).eval()
         chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in wanted}
         with torch.inference_mode():
             for batch in to_uint8_batches(images, batch_size):
-                outputs = self.forward_layers(self._prepare(batch, target))
+                prepared = self._prepare(batch, target).contiguous(memory_format=torch.channels_last)
+                outputs = self.forward_layers(prepared)
                 for layer in wanted:
                     chunks[layer].append(outputs[layer].float().cpu().numpy())
         return {

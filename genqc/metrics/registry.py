@@ -120,8 +120,8 @@ def _kid(real: np.ndarray, fake: np.ndarray, *, subset_size: int = 1000, subsets
     return _call("kid", "kid_from_features")(real, fake, subset_size=size, subsets=subsets, seed=seed)
 
 
-def _is(real: np.ndarray | None, fake: np.ndarray, *, splits: int = 10) -> dict[str, float]:
-    return _call("inception_score", "inception_score")(fake, splits=splits)
+def _is(real: np.ndarray | None, fake: np.ndarray, *, splits: int = 10, seed: int = 0) -> dict[str, float]:
+    return _call("inception_score", "inception_score")(fake, splits=splits, seed=seed)
 
 
 def _prdc(real: np.ndarray, fake: np.ndarray, **options: Any) -> dict[str, float]:
@@ -132,7 +132,7 @@ register_metric(MetricSpec("fd", _fd, "fd", {"fd": ("fd", "")}, ("fd",)))
 register_metric(MetricSpec("kid", _kid, "kid", {"kid_mean": ("kid", ""), "kid_std": ("kid", "_std")}, ("kid_mean",),
                            options=("subset_size", "subsets", "seed")))  # fmt: skip
 register_metric(MetricSpec("is", _is, "is", {"is_mean": ("is", ""), "is_std": ("is", "_std")}, ("is_mean",),
-                           uses_real=False, options=("splits",)))  # fmt: skip
+                           uses_real=False, options=("splits", "seed")))  # fmt: skip
 register_metric(
     MetricSpec(
         "prdc",

@@ -24,15 +24,19 @@ def test_matches_reference_from_logits_and_probs():
     logits = rng.standard_normal((1000, 10)) * 3
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     mean, std = openai_is(probs, 10)
-    out = inception_score(logits)
+    out = inception_score(logits, shuffle=False)  # the reference cuts in order
     assert out[IS_MEAN] == pytest.approx(mean, rel=1e-10)
     assert out[IS_STD] == pytest.approx(std, rel=1e-8)
-    assert inception_score(probs, from_logits=False)[IS_MEAN] == pytest.approx(mean, rel=1e-10)
+    assert inception_score(probs, from_logits=False, shuffle=False)[IS_MEAN] == pytest.approx(mean, rel=1e-10)
+    shuffled = probs[np.random.default_rng(0).permutation(len(probs))]
+    assert inception_score(logits)[IS_MEAN] == pytest.approx(openai_is(shuffled, 10)[0], rel=1e-10)
 
 
 def test_analytic_extremes():
     confident_uniform = np.eye(10)[np.arange(1000) % 10]
-    assert inception_score(confident_uniform, from_logits=False, splits=10)[IS_MEAN] == pytest.approx(10.0)
+    assert inception_score(confident_uniform, from_logits=False, splits=10, shuffle=False)[IS_MEAN] == pytest.approx(
+        10.0
+    )
     assert inception_score(np.zeros((100, 10)), splits=5)[IS_MEAN] == pytest.approx(1.0)
 
 
@@ -41,3 +45,10 @@ def test_bad_input():
         inception_score(np.ones((20, 3)), from_logits=False)
     with pytest.raises(ValueError, match="logits have 5 samples; this metric needs at least 10"):
         inception_score(np.zeros((5, 3)))
+
+
+def test_class_sorted_predictions_still_score_high() -> None:
+    """Tables sorted by class (MNIST-5k is) must not collapse the score to 1 through in-order splits."""
+    logits = np.repeat(np.eye(10) * 20.0, 100, axis=0)  # 1000 confident predictions, sorted by class
+    assert inception_score(logits)["is_mean"] == pytest.approx(10.0, rel=0.05)
+    assert inception_score(logits, shuffle=False)["is_mean"] == pytest.approx(1.0, rel=1e-3)
