@@ -178,3 +178,13 @@ def test_one_generator_per_image_makes_samples_independent_of_the_batch(family: 
     assert torch.allclose(batch, alone, atol=1e-5)
     with pytest.raises(ValueError, match="2 generators for a batch of 3"):
         model.sample(3, labels=labels, generator=[torch.Generator(), torch.Generator()])
+
+
+@pytest.mark.parametrize(("family", "group"), [("vae", "vae"), ("ddpm", "unet")])
+def test_likelihood_models_train_with_their_own_lr_and_plain_momentum(family: str, group: str) -> None:
+    from genqc.models.registry import build_model
+
+    fields = {"image_size": 16, "channels": 1, "num_classes": 0, "width": 8}
+    model = build_model(family, {**fields, "lr": 1e-3})
+    assert model.optim_overrides() == {group: {"lr": 1e-3, "betas": (0.9, 0.999)}}
+    assert build_model(family, {**fields, "lr": None}).optim_overrides() == {}
