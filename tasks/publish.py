@@ -22,7 +22,7 @@ def main(args: argparse.Namespace) -> int:
     family = params.train.model
     source = metrics_path(family)
     if not source.is_file():
-        raise DataError(f"{source} not found: train.model={family!r} has not been evaluated; run "
+        raise FileNotFoundError(f"{source} not found: train.model={family!r} has not been evaluated; run "
                         f"`dvc repro evaluate@{family}` (train.models must list {family!r})")  # fmt: skip
     try:
         metrics = json.loads(source.read_text(encoding="utf-8"))
