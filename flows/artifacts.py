@@ -20,6 +20,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from flows import run_logger
+from genqc.experiments import flatten_keys
 
 VALIDATION_SUMMARY = Path("reports/validation/summary.json")
 METRICS = Path("reports/metrics.json")
@@ -29,15 +30,6 @@ REPORT = Path("reports/report.html")
 SAMPLE_GRIDS = ("reports/samples.png", "reports/sample/*/grid.png", "reports/train/*/samples.png")
 MAX_INLINE_BYTES = 2_000_000  # a data: URI above this bloats the Prefect database; link it instead
 CI_SUFFIXES = ("_ci_low", "_ci_high")
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def _cell(value: Any) -> str:
@@ -63,13 +55,13 @@ def validation_markdown(summary: dict[str, Any], source: str = str(VALIDATION_SU
     The validate stage owns the JSON's shape; this renders any mapping faithfully rather
     than picking fields, so a new check shows up without a change here.
     """
-    scalars = _flatten({k: v for k, v in summary.items() if not isinstance(v, list)})
+    scalars = flatten_keys({k: v for k, v in summary.items() if not isinstance(v, list)})
     parts = [f"# Data validation\n\nFrom `{source}`.\n"]
     if scalars:
         parts.append(_markdown_table([{"key": k, "value": v} for k, v in scalars.items()]))
     for key, value in summary.items():
         if isinstance(value, list) and value:
-            records = [_flatten(v) if isinstance(v, dict) else {"value": v} for v in value]
+            records = [flatten_keys(v) if isinstance(v, dict) else {"value": v} for v in value]
             parts.append(f"\n## {key}\n\n" + _markdown_table(records))
     return "\n".join(parts) + "\n"
 
@@ -80,7 +72,7 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     ``fd_classifier``, ``fd_classifier_ci_low`` and ``fd_classifier_ci_high`` become one row
     ``{key, value, ci_low, ci_high, kind: "metric"}``; interval keys never appear on their own.
     """
-    flat = _flatten(metrics)
+    flat = flatten_keys(metrics)
     rows, gates = [], []
     for key, value in flat.items():
         if key.endswith(CI_SUFFIXES) and key.rsplit("_ci_", 1)[0] in flat:

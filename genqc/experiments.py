@@ -126,12 +126,13 @@ def run_experiment(
     return found.group(1).strip().split(",")[0].strip()
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_keys(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> one level with dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``), as DVC shows them."""
     if not isinstance(data, dict):
         return {prefix: data}
     out: dict[str, Any] = {}
     for key, value in data.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        out.update(flatten_keys(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
 
 
@@ -147,7 +148,7 @@ def metrics_by_experiment(show: list[dict[str, Any]]) -> dict[str, dict[str, Any
             for rev in exp.get("revs") or []:
                 name = rev.get("name") or exp.get("name")
                 metrics = ((rev.get("data") or {}).get("metrics")) or {}
-                per_file[name] = {f: _flatten(m.get("data", {})) for f, m in metrics.items() if "data" in m}
+                per_file[name] = {f: flatten_keys(m.get("data", {})) for f, m in metrics.items() if "data" in m}
     keys_in_files: dict[str, set[str]] = {}
     for files in per_file.values():
         for path, values in files.items():
