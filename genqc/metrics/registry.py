@@ -159,7 +159,9 @@ def _check_features(name: str, array: np.ndarray) -> np.ndarray:
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         raise ValueError(f"{name} holds {int(bad.sum())} NaN/Inf values (rows {rows[:5].tolist()}...)")
-    return array.astype(np.float64, copy=False)
+    # Float32 features (every extractor's output) stay float32: each metric decides where it needs
+    # float64 (all statistics and decisions are float64), and a 50k x 2048 set is not doubled in memory.
+    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
 
 
 def _as_layers(features: Features | None, role_layer: str) -> dict[str, np.ndarray]:

@@ -172,3 +172,55 @@ def test_fewer_samples_than_dimensions_matches_the_covariance_route() -> None:
         small = fd_from_features(real, fake)["fd"]
     a, b = RunningStats(64).update(real), RunningStats(64).update(fake)
     assert small == pytest.approx(frechet_distance(a.mean, a.cov, b.mean, b.cov), rel=1e-6)
+
+
+def test_one_singular_covariance_factors_the_other_and_matches_sqrtm() -> None:
+    """S1 rank-deficient, S2 positive definite: the route factors S2 and still agrees with sqrtm."""
+    rng = np.random.default_rng(8)
+    d = 24
+    low = rng.standard_normal((d, 10))
+    sigma1, sigma2 = low @ low.T, np.cov(features(rng, 400, d), rowvar=False)
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    details = frechet_distance_details(mu1, sigma1, mu2, sigma2)
+    assert details.method == "cholesky"
+    assert details.value == pytest.approx(sqrtm_reference(mu1, sigma1, mu2, sigma2), rel=1e-6)
+    assert frechet_distance(mu2, sigma2, mu1, sigma1) == pytest.approx(details.value, rel=1e-12)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_float32_products_agree_with_float64_products_and_sqrtm(offset: float) -> None:
+    """float32 features ('auto': float32 block products summed in float64) lose nothing the 1e-6 convention
+    allows, even for two samples of one distribution (small FD, large traces) far from the origin."""
+    rng = np.random.default_rng(9)
+    mixing = rng.standard_normal((64, 64)) / 8
+    real = (rng.standard_normal((3000, 64)) @ mixing + offset).astype(np.float32)
+    fake = (rng.standard_normal((3000, 64)) @ mixing + offset).astype(np.float32)
+    ref = sqrtm_reference(real.mean(0, dtype=np.float64), np.cov(real, rowvar=False),
+                          fake.mean(0, dtype=np.float64), np.cov(fake, rowvar=False))  # fmt: skip
+    fast = fd_from_features(real, fake, chunk_size=700)[FD]
+    exact = fd_from_features(real, fake, matmul_dtype="float64")[FD]
+    assert fast == pytest.approx(ref, rel=1e-6)
+    assert exact == pytest.approx(ref, rel=1e-6)
+    assert fast == pytest.approx(exact, rel=1e-6)
+
+
+def test_torch_cpu_features_take_the_numpy_route_exactly() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    real, fake = features(rng, 500, 16).astype(np.float32), features(rng, 400, 16, 0.2).astype(np.float32)
+    assert fd_from_features(torch.from_numpy(real), torch.from_numpy(fake))[FD] == fd_from_features(real, fake)[FD]
+
+
+def test_slightly_asymmetric_covariances_are_symmetrised() -> None:
+    rng = np.random.default_rng(11)
+    sigma1, sigma2 = (np.cov(features(rng, 300, 12), rowvar=False) for _ in range(2))
+    skew = rng.standard_normal((12, 12)) * 1e-9
+    mu = np.zeros(12)
+    assert frechet_distance(mu, sigma1 + skew, mu, sigma2) == pytest.approx(
+        frechet_distance(mu, sigma1 + (skew + skew.T) / 2, mu, sigma2), rel=1e-12
+    )
+
+
+def test_unknown_product_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match="matmul_dtype must be one of auto, float32, float64"):
+        RunningStats(matmul_dtype="float16")
