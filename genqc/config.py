@@ -204,7 +204,8 @@ class DDPMParams(Section):
     schedule: Literal["cosine", "linear"] = "cosine"  # cosine wastes fewer steps on small images
     sampler: Literal["ddim", "ancestral"] = "ddim"  # ddim: sample_steps network calls instead of timesteps
     sample_steps: int = Field(50, ge=1, le=100000)  # DDIM steps; ancestral uses all timesteps
-    eta: float = Field(0.0, ge=0, le=1)  # DDIM stochasticity; 0 is deterministic given the starting noise
+    eta: float = Field(1.0, ge=0, le=1)  # DDIM stochasticity; 1 gave clean strokes where 0 gave noisy blobs (CPU nets)
+    min_snr_gamma: float = Field(5.0, ge=0)  # Min-SNR loss weight min(SNR, g)/SNR; 0: plain epsilon loss
     lr: float | None = Field(1e-3, gt=0, le=1)  # Adam lr with betas (0.9, 0.999); None uses train.lr/betas
 
 

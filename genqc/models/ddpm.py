@@ -2,7 +2,8 @@
 
 The network (genqc/models/unet.py) sees only noisy images and time values; the
 schedule, loss and samplers (genqc/models/diffusion.py) wrap it. Sampling uses
-DDIM (fast, deterministic with eta=0) or the full ancestral chain, per config.
+DDIM (fast; stochastic with eta=1 by default, deterministic with eta=0) or the full
+ancestral chain, per config.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class DDPMConfig:
     schedule: Literal["cosine", "linear"] = "cosine"  # cosine wastes fewer steps at small images (Nichol & Dhariwal)
     sampler: Literal["ddim", "ancestral"] = "ddim"  # ddim: 50 network calls instead of 1000
     sample_steps: int = 50  # DDIM steps; ancestral always walks all timesteps
-    eta: float = 0.0  # DDIM stochasticity; 0 is deterministic given the starting noise
+    eta: float = 1.0  # DDIM stochasticity; 1: fresh noise each step (clean strokes from CPU nets); 0: deterministic
+    min_snr_gamma: float = 5.0  # Min-SNR loss weighting min(SNR, g)/SNR (Hang et al. 2023); 0: the plain loss
     lr: float | None = 1e-3  # Adam lr for this family; None uses train.lr (read by the trainer)
 
 
@@ -53,6 +55,8 @@ class DDPM(GenerativeModel):
             raise ValueError(f"train.ddpm.sampler={config.sampler!r}: allowed: {', '.join(SAMPLERS)}")
         if not 0 <= config.eta <= 1:
             raise ValueError(f"train.ddpm.eta={config.eta!r}: must lie in [0, 1]")
+        if config.min_snr_gamma < 0:
+            raise ValueError(f"train.ddpm.min_snr_gamma={config.min_snr_gamma!r}: must be >= 0 (0 disables it)")
         if config.sample_steps < 1:
             raise ValueError(f"train.ddpm.sample_steps={config.sample_steps!r}: must be >= 1")
         self.unet = UNet(config.channels, config.width, config.num_classes)
@@ -71,7 +75,7 @@ class DDPM(GenerativeModel):
         if group != "unet":
             raise ValueError(f"ddpm has one group 'unet', got {group!r}")
         labels = check_labels(labels, self.config.num_classes, self.family)
-        return {"loss": self.diffusion.loss(self.unet, images, labels)}
+        return {"loss": self.diffusion.loss(self.unet, images, labels, min_snr_gamma=self.config.min_snr_gamma)}
 
     @torch.no_grad()
     def sample(

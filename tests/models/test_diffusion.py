@@ -108,3 +108,26 @@ def test_ddpm_config_errors() -> None:
         tiny_model("ddpm", sampler="euler")
     with pytest.raises(ValueError, match=r"train.ddpm.eta=2"):
         tiny_model("ddpm", eta=2)
+    with pytest.raises(ValueError, match=r"train.ddpm.min_snr_gamma=-1.*must be >= 0"):
+        tiny_model("ddpm", min_snr_gamma=-1)
+
+
+def test_min_snr_weighting_caps_each_images_error_by_its_timesteps_snr() -> None:
+    """loss = mean_i min(SNR_t_i, g) / SNR_t_i * |eps_i|² for a net predicting zero; g = 0 is the plain mean."""
+    diffusion = GaussianDiffusion(100, "cosine")
+    x0 = torch.rand(16, 1, 4, 4) * 2 - 1
+
+    def zero_net(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+    torch.manual_seed(3)
+    t = torch.randint(0, 100, (16,))
+    noise = torch.randn_like(x0)
+    per_image = noise.pow(2).flatten(1).mean(1)
+    snr = diffusion.snr[t].float()
+    for gamma, weight in ((0.0, torch.ones(16)), (5.0, snr.clamp(max=5.0) / snr)):
+        torch.manual_seed(3)
+        assert diffusion.loss(zero_net, x0, None, min_snr_gamma=gamma).item() == pytest.approx(
+            (weight * per_image).mean().item(), rel=1e-6
+        )
+    assert (snr > 5).any() and (snr < 5).any()  # both sides of the cap were exercised
