@@ -213,9 +213,9 @@ class TrainParams(Section):
     model: Literal["dcgan", "vae", "ddpm"] = "dcgan"  # `genqc train --model X` overrides it
     # the families dvc.yaml's matrix trains, samples and evaluates; train.model is the primary one whose
     # metrics land in reports/metrics.json, so it must be listed here
-    # dvc.yaml's matrix; ddpm is left out by default because it costs ~1 s/step on 2 CPU cores
+    # dvc.yaml's matrix; ddpm is left out by default: ~5 min of training on 2 CPU cores (best samples)
     models: list[Literal["dcgan", "vae", "ddpm"]] = Field(["dcgan", "vae"], min_length=1)
-    steps: int = Field(2000, ge=1)  # 2 idle CPU cores, batch 32: dcgan ~2 min, vae ~1 min; recognisable digits
+    steps: int = Field(2000, ge=1)  # 2 idle CPU cores, batch 32: dcgan ~2 min, vae ~1 min, ddpm ~5 min; digits
     batch_size: int = Field(32, ge=1, le=65536)  # the GLOBAL batch, split evenly over train.nproc; 32: CPU-sized
     lr: float = Field(2e-4, gt=0, le=1)  # AdamW learning rate of every group (a family may override one group)
     betas: tuple[float, float] = (0.5, 0.999)  # AdamW betas; beta1=0.5: the DCGAN recipe (GANs need it most)
