@@ -10,8 +10,8 @@ Conventions:
   balls, as the ``prdc`` package). With ``"<"`` and the same k, results are identical to
   ``prdc.compute_prdc`` on float64 features (tested). The two differ only on exact ties
   (duplicates, quantised features).
-- Distances are exact float64 decisions over float32 screening, in row blocks of
-  ``chunk_size`` (see :mod:`genqc.metrics.neighbors`); the N×M matrix is never held.
+- Distances are exact float64 decisions over float32 screening, in tiles of
+  ``chunk_size`` rows (see :mod:`genqc.metrics.neighbors`); the N×M matrix is never held.
   CUDA tensors are processed on their device.
 """
 
@@ -23,20 +23,30 @@ import numpy as np
 
 from genqc.metrics.checks import check_pair
 from genqc.metrics.neighbors import (
+    GROUP,
     Prepared,
+    Tiles,
+    add_columns_,
+    add_rows,
+    amin,
     as_tensor,
     block_rows,
     column_mean,
+    count_below,
     exact_sq_pairs,
+    fill_tile,
     kth_sq_bounds,
     kth_sq_distances,
+    padded,
     pick_device,
     prepare,
-    screened_block,
+    submatrix,
+    tile_shape,
 )
 
 PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "coverage"
 INCLUSIONS = ("<=", "<")
+_U32 = 2.0**-24
 
 
 def _check_k(name: str, k: int, real: Any, fake: Any) -> None:
@@ -51,60 +61,186 @@ def _check_k(name: str, k: int, real: Any, fake: Any) -> None:
 
 
 class _Radii:
-    """k-NN radii known to ± a bound; exact float64 values computed only where a decision needs them."""
+    """One set's k-NN radii at some ranks, known to ± a bound; exact float64 values only where needed."""
 
-    def __init__(self, points: Prepared, rank: int, bounds: tuple[Any, Any], chunk_size: int | None) -> None:
+    def __init__(self, points: Prepared, bounds: dict[int, tuple[Any, Any]], chunk_size: int | None) -> None:
         import torch
 
-        value, bound = bounds
-        self.points, self.rank, self.chunk_size = points, rank, chunk_size
-        # Widened by 1e-6 relative so rounding to float32 later cannot cross the interval.
-        self.lo = (value - bound) - 1e-6 * value.abs()
-        self.hi = (value + bound) + 1e-6 * value.abs()
-        self.exact = value.clone()
-        self.known = torch.zeros(value.shape[0], dtype=torch.bool, device=value.device)
+        self.points, self.chunk_size = points, chunk_size
+        self.lo: dict[int, Any] = {}
+        self.hi: dict[int, Any] = {}
+        self.exact: dict[int, Any] = {}
+        for rank, (value, bound) in bounds.items():
+            # Widened by 1e-6 relative on top of the float32 bound: a margin that only sends a few more pairs to exact.
+            self.lo[rank] = (value - bound) - 1e-6 * value.abs()
+            self.hi[rank] = (value + bound) + 1e-6 * value.abs()
+            self.exact[rank] = value.clone()
+        self.known = torch.zeros(points.n, dtype=torch.bool, device=points.sqnorm.device)
 
-    def exact_at(self, index: Any) -> Any:
+    def exact_at(self, rank: int, index: Any) -> Any:
+        """Exact squared radii at ``index``; every rank is computed for the rows it needs, in one pass."""
         import torch
 
         need = torch.unique(index[~self.known[index]])
         if need.numel():
-            values, _ = kth_sq_distances(self.points, self.points, (self.rank,), rows=need, chunk_size=self.chunk_size)
-            self.exact[need] = values[self.rank]
+            ranks = tuple(self.exact)
+            values, _ = kth_sq_distances(self.points, self.points, ranks, rows=need, chunk_size=self.chunk_size)
+            for r in ranks:
+                self.exact[r][need] = values[r]
             self.known[need] = True
-        return self.exact[index]
+        return self.exact[rank][index]
 
 
-def _settle(inside: Any, unsure: Any, owner_of: Any, radii: _Radii, exact_of: Any, inclusive: bool) -> Any:
-    """Re-decide the ``unsure`` entries of a block with exact float64 distances and radii."""
+def _float32(x: Any, *, up: bool) -> Any:
+    """float64 -> float32 rounded toward +inf (``up``) or -inf, so a screening threshold errs on the safe side."""
     import torch
 
-    pairs = torch.nonzero(unsure)
-    if pairs.shape[0]:
-        t = radii.exact_at(owner_of(pairs))
-        exact = exact_of(pairs)
-        inside[pairs[:, 0], pairs[:, 1]] = exact <= t if inclusive else exact < t
-    return inside
+    y = x.float()
+    off = y.double() < x if up else y.double() > x
+    return torch.where(off, torch.nextafter(y, torch.full_like(y, torch.inf if up else -torch.inf)), y)
 
 
-def _decide_rows(
-    partial: Any, shift: Any, bound: Any, radii: _Radii, rows: slice, exact_of: Any, inclusive: bool
-) -> Any:
-    """``d(i, j) <= r_i`` (or ``<``) for a block, with d² = partial + shift_i (per-row radius)."""
-    lo = (radii.lo[rows] - shift - bound).float()[:, None]
-    hi = (radii.hi[rows] - shift + bound).float()[:, None]
-    inside = partial < lo
-    unsure = (partial >= lo) & (partial <= hi)
-    return _settle(inside, unsure, lambda p: p[:, 0] + rows.start, radii, exact_of, inclusive)
+def _pad(x: Any, fill: float) -> Any:
+    """Append GROUP entries of ``fill``: the padded rows or columns of a tile."""
+    import torch
+
+    return torch.cat([x, x.new_full((GROUP,), fill)])
 
 
-def _decide_cols(dist: Any, bound: float, radii: _Radii, exact_of: Any, inclusive: bool) -> Any:
-    """``d(i, j) <= r_j`` (or ``<``) for a block of squared distances (per-column radius)."""
-    lo = (radii.lo - bound).float()[None, :]
-    hi = (radii.hi + bound).float()[None, :]
-    inside = dist < lo
-    unsure = (dist >= lo) & (dist <= hi)
-    return _settle(inside, unsure, lambda p: p[:, 1], radii, exact_of, inclusive)
+class _Cross:
+    """The real×fake distances, tile by tile: precision, density, coverage and recall.
+
+    A tile holds ``D = |y_j|² - 2 x_i·y_j - L_i`` in float32 (one product; the
+    per-real-row ``L_i`` goes in through the product's ``beta``). ``L_i`` is set so that
+    ``D < 0`` proves ``d(i, j)`` below the density radius of real ``i`` and ``D > W_i``
+    proves it above; counts per column (density, precision), row minima (coverage) and
+    two shifted copies of ``D`` (precision's own radius, the fake radii for recall)
+    decide everything else, and only entries inside the windows are re-decided with
+    exact float64 distances and radii, after the last tile, in one batch.
+
+    Error model: ``err_i`` bounds the float32 error of any screened value of row ``i``:
+    the product's, by the bound of :mod:`genqc.metrics.neighbors` with ``L_i`` as the
+    threshold ``t``, plus four float32 roundings of values below ``mag_i``. Thresholds
+    are rounded to float32 outward and their float64 sums carry ``1e-12 mag_i``.
+    """
+
+    def __init__(
+        self, real: _Radii, fake: _Radii, prc_rank: int, dc_rank: int, inclusive: bool, chunk_size: int | None
+    ) -> None:
+        import torch
+
+        self.real_radii, self.fake_radii, self.inclusive, self.chunk_size = real, fake, inclusive, chunk_size
+        self.real, self.fake, self.prc_rank, self.dc_rank = real.points, fake.points, prc_rank, dc_rank
+        self.same = prc_rank == dc_rank
+        lo, hi = real.lo[dc_rank], real.hi[dc_rank]
+        lo_p, hi_p = real.lo[prc_rank], real.hi[prc_rank]
+        fake_lo, fake_hi = fake.lo[prc_rank], fake.hi[prc_rank]
+        na, nb_max = self.real.sqnorm, float(self.fake.sqnorm.max())
+        fake_mag = float(torch.maximum(fake_lo.abs(), fake_hi.abs()).max())
+        mag = 2.0 * (na + nb_max + lo.abs() + hi.abs() + lo_p.abs() + hi_p.abs() + fake_mag)
+        slack = 1e-12 * mag
+        err = 1.01 * self.real.tol * (na + nb_max + (lo - na).abs()) + 4.0 * _U32 * mag
+        shift = _float32(lo - na - err - slack, up=False)  # L_i: D < 0 => d² < lo_i <= r_i²
+        self.shift = _pad(shift, -torch.inf)  # padded rows: D = +inf, never near
+        self.width = _float32(hi - na + err - shift + slack, up=True)  # W_i: D > W_i => d² > hi_i >= r_i²
+        self.width_max = float(self.width.max())
+        if not self.same:  # precision's own radius: P = D + delta_i, read like D
+            delta = _float32(shift - (lo_p - na - err) + slack, up=True)
+            self.delta = _pad(delta, 0.0)
+            self.prc_width = _float32(hi_p - na - shift + delta + err + slack, up=True)
+            self.prc_width_max = float(self.prc_width.max())
+        # Recall, per real row i: R = D - F_j with F_j at most fake j's radius lower bound;
+        # a row minimum below `inside` puts i in some fake ball, one above `outside` in none.
+        fake_floor = _float32(fake_lo, up=False)
+        self.minus_floor = _pad(-fake_floor, 0.0)
+        self.inside = -(shift + na + err) - slack
+        self.outside = float((fake_hi - fake_floor).max()) - shift - na + err + slack
+
+        n, m, dev = self.real.n, self.fake.n, na.device
+        self.precise = torch.zeros(m, dtype=torch.bool, device=dev)  # fake j inside some real k_prc-ball
+        self.density_count = torch.zeros(m, dtype=torch.float64, device=dev)
+        self.recalled = torch.zeros(n, dtype=torch.bool, device=dev)  # real i inside some fake k_prc-ball
+        self.covered = torch.zeros(n, dtype=torch.bool, device=dev)  # real i's k_dc-ball holds a fake
+        # (real i, fake j) pairs the screening left open: decided exactly after the last
+        # tile, in one batch, because exact radii cost a pass over the set however few.
+        self.unsure: dict[str, list[tuple[Any, Any]]] = {DENSITY: [], PRECISION: [], RECALL: []}
+
+    def run(self) -> None:
+        n, m = self.real.n, self.fake.n
+        rows, cols = tile_shape(n, m, self.chunk_size)
+        tiles = Tiles(rows, cols, self.precise.device, spare=not self.same, mask=True)
+        for s in range(0, n, rows):
+            e = min(n, s + rows)
+            for c in range(0, m, cols):
+                c_end = min(m, c + cols)
+                h, w = padded(e - s), padded(c_end - c)
+                d = Tiles.view(tiles.values, h, w)
+                fill_tile(d, self.real, self.fake, s, c, self.shift[s : s + h], self.fake.norm32[c : c + w], add=False)
+                self._density_coverage(d, Tiles.view(tiles.mask, h, w), s, e, c, c_end)
+                if not self.same:
+                    self._precision(add_rows(Tiles.view(tiles.spare, h, w), d, self.delta[s : s + h]), s, e, c, c_end)
+                self._recall(add_columns_(d, self.minus_floor[c : c + w]), s, e, c, c_end)  # d is done with after
+        self._decide_unsure()
+
+    def _density_coverage(self, d: Any, mask: Any, s: int, e: int, c: int, c_end: int) -> None:
+        import torch
+
+        sure = count_below(d, 0.0, mask, strict=True)[: c_end - c]
+        maybe = count_below(d, self.width_max, mask, strict=False)[: c_end - c]
+        self.density_count[c:c_end] += sure
+        if self.same:
+            self.precise[c:c_end] |= sure > 0
+        self.covered[s:e] |= amin(d, 1)[: e - s] < 0
+        cols = torch.nonzero(maybe != sure).flatten()
+        if cols.numel():
+            sub = submatrix(d, slice(0, e - s), cols)  # (rows, unsure columns)
+            ii, kk = torch.nonzero((sub >= 0) & (sub <= self.width[s:e, None]), as_tuple=True)
+            self.unsure[DENSITY].append((ii + s, cols[kk] + c))
+
+    def _precision(self, p: Any, s: int, e: int, c: int, c_end: int) -> None:
+        import torch
+
+        low = amin(p, 0)[: c_end - c]
+        self.precise[c:c_end] |= low < 0
+        cols = torch.nonzero((low <= self.prc_width_max) & ~self.precise[c:c_end]).flatten()
+        if cols.numel():
+            sub = submatrix(p, slice(0, e - s), cols)
+            ii, kk = torch.nonzero((sub >= 0) & (sub <= self.prc_width[s:e, None]), as_tuple=True)
+            self.unsure[PRECISION].append((ii + s, cols[kk] + c))
+
+    def _recall(self, r: Any, s: int, e: int, c: int, c_end: int) -> None:
+        import torch
+
+        low = amin(r, 1)[: e - s].double()
+        self.recalled[s:e] |= low < self.inside[s:e]
+        rows = torch.nonzero((low <= self.outside[s:e]) & ~self.recalled[s:e]).flatten()
+        if rows.numel():
+            sub = submatrix(r, rows, slice(0, c_end - c)).double()
+            ii, jj = torch.nonzero(sub <= self.outside[s + rows, None], as_tuple=True)
+            self.unsure[RECALL].append((rows[ii] + s, jj + c))
+
+    def _decide_unsure(self) -> None:
+        """Exact float64 distances against exact radii for the pairs the screening left open."""
+        import torch
+
+        pairs = {key: [torch.cat(p) for p in zip(*parts, strict=True)] for key, parts in self.unsure.items() if parts}
+        if DENSITY in pairs or PRECISION in pairs:  # one pass for the real radii of both ranks
+            self.real_radii.exact_at(self.dc_rank, torch.cat([pairs[k][0] for k in (DENSITY, PRECISION) if k in pairs]))
+        for key, (i, j) in pairs.items():
+            dist = exact_sq_pairs(self.real.source, i, self.fake.source, j)
+            if key == RECALL:
+                radius = self.fake_radii.exact_at(self.prc_rank, j)
+            else:
+                radius = self.real_radii.exact_at(self.dc_rank if key == DENSITY else self.prc_rank, i)
+            inside = dist <= radius if self.inclusive else dist < radius
+            i, j = i[inside], j[inside]
+            if key == DENSITY:
+                self.density_count.index_add_(0, j, torch.ones_like(j, dtype=torch.float64))
+                self.covered[i] = True
+            if key == RECALL:
+                self.recalled[i] = True
+            elif key == PRECISION or self.same:
+                self.precise[j] = True
 
 
 def prdc(
@@ -118,52 +254,26 @@ def prdc(
     device: str | None = None,
 ) -> dict[str, float]:
     """``{"precision", "recall", "density", "coverage"}`` of fake against real features."""
-    import torch
-
     check_pair(real, fake)
     if inclusion not in INCLUSIONS:
         raise ValueError(f"inclusion must be '<=' (StyleGAN, torch-fidelity) or '<' (prdc); got {inclusion!r}")
     _check_k("k_prc", k_prc, real, fake)
     _check_k("k_dc", k_dc, real, fake)
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
     dev = pick_device(real, fake, device=device)
     real_t, fake_t = as_tensor(real, dev), as_tensor(fake, dev)
     center = column_mean(real_t)
     r, f = prepare(real_t, center), prepare(fake_t, center)
-    real_bounds = kth_sq_bounds(r, r, (k_prc + 1, k_dc + 1), chunk_size=chunk_size)
-    fake_bounds = kth_sq_bounds(f, f, (k_prc + 1,), chunk_size=chunk_size)
-    r_prc = _Radii(r, k_prc + 1, real_bounds[k_prc + 1], chunk_size)
-    r_dc = _Radii(r, k_dc + 1, real_bounds[k_dc + 1], chunk_size)
-    f_prc = _Radii(f, k_prc + 1, fake_bounds[k_prc + 1], chunk_size)
-
-    n, m = real_t.shape[0], fake_t.shape[0]
-    inclusive = inclusion == "<="
-    precise = torch.zeros(m, dtype=torch.bool, device=dev)  # fake j inside some real k_prc-ball
-    density_count = torch.zeros(m, dtype=torch.float64, device=dev)
-    recalled = torch.zeros(n, dtype=torch.bool, device=dev)  # real i inside some fake k_prc-ball
-    covered = torch.zeros(n, dtype=torch.bool, device=dev)  # real i's k_dc-ball holds a fake
-    step = block_rows(m, chunk_size)
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        partial, na, bound = screened_block(r, f, slice(s, e))
-
-        def exact_of(pairs: Any, s: int = s) -> Any:
-            return exact_sq_pairs(real_t, pairs[:, 0] + s, fake_t, pairs[:, 1])
-
-        in_prc = _decide_rows(partial, na, bound, r_prc, slice(s, e), exact_of, inclusive)
-        precise |= in_prc.any(dim=0)
-        del in_prc
-        in_dc = _decide_rows(partial, na, bound, r_dc, slice(s, e), exact_of, inclusive)
-        density_count += in_dc.sum(dim=0)
-        covered[s:e] = in_dc.any(dim=1)
-        del in_dc
-        partial += na.float()[:, None]  # now the squared distances
-        in_fake = _decide_cols(partial, float(bound.max()), f_prc, exact_of, inclusive)
-        recalled[s:e] = in_fake.any(dim=1)
+    real_radii = _Radii(r, kth_sq_bounds(r, r, (k_prc + 1, k_dc + 1), chunk_size=chunk_size), chunk_size)
+    fake_radii = _Radii(f, kth_sq_bounds(f, f, (k_prc + 1,), chunk_size=chunk_size), chunk_size)
+    cross = _Cross(real_radii, fake_radii, k_prc + 1, k_dc + 1, inclusion == "<=", chunk_size)
+    cross.run()
     return {
-        PRECISION: float(precise.double().mean()),
-        RECALL: float(recalled.double().mean()),
-        DENSITY: float(density_count.mean() / k_dc),
-        COVERAGE: float(covered.double().mean()),
+        PRECISION: float(cross.precise.double().mean()),
+        RECALL: float(cross.recalled.double().mean()),
+        DENSITY: float(cross.density_count.mean() / k_dc),
+        COVERAGE: float(cross.covered.double().mean()),
     }
 
 
