@@ -105,14 +105,17 @@ def image_markdown(path: Path, root: Path) -> str:
     return f"# Samples\n\nFrom `{relative}`.\n\n![samples](data:image/png;base64,{encoded})\n"
 
 
-def _read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+def _read_json(path: Path, missing: str) -> tuple[dict[str, Any] | None, str]:
+    """(the JSON object, "") or (None, why not): ``missing`` when there is no file, else the read error."""
+    if not path.is_file():
+        return None, missing
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return None, f"could not read `{path}`: {exc}"
     if not isinstance(data, dict):
         return None, f"`{path}` holds a {type(data).__name__}, not a JSON object"
-    return data, None
+    return data, ""
 
 
 @task(name="publish-run-artifacts", cache_policy=NO_CACHE)
@@ -127,27 +130,20 @@ def publish_run_artifacts(repo_dir: str = ".") -> list[str]:
         logger.info("artifact %s skipped: %s", key, note)
         create_markdown_artifact(f"_{note}_", key=key, description="not available in this run")
 
-    summary_path = root / VALIDATION_SUMMARY
-    if summary_path.is_file():
-        summary, problem = _read_json(summary_path)
-        if summary is None:
-            skip("genqc-validation", problem or "")
-        else:
-            create_markdown_artifact(validation_markdown(summary), key="genqc-validation",
-                                     description="data validation summary")  # fmt: skip
+    missing = f"no validation summary at {VALIDATION_SUMMARY} (validate stage not run)"
+    summary, problem = _read_json(root / VALIDATION_SUMMARY, missing)
+    if summary is None:
+        skip("genqc-validation", problem)
     else:
-        skip("genqc-validation", f"no validation summary at {VALIDATION_SUMMARY} (validate stage not run)")
+        create_markdown_artifact(validation_markdown(summary), key="genqc-validation",
+                                 description="data validation summary")  # fmt: skip
 
-    metrics_path = root / METRICS
-    if metrics_path.is_file():
-        metrics, problem = _read_json(metrics_path)
-        if metrics is None:
-            skip("genqc-metrics", problem or "")
-        else:
-            create_table_artifact(metric_rows(metrics), key="genqc-metrics",
-                                  description="metrics with confidence intervals and gate verdicts")  # fmt: skip
+    metrics, problem = _read_json(root / METRICS, f"no metrics at {METRICS} (evaluate stage not run)")
+    if metrics is None:
+        skip("genqc-metrics", problem)
     else:
-        skip("genqc-metrics", f"no metrics at {METRICS} (evaluate stage not run)")
+        create_table_artifact(metric_rows(metrics), key="genqc-metrics",
+                              description="metrics with confidence intervals and gate verdicts")  # fmt: skip
 
     grid = find_sample_grid(root)
     if grid is not None:

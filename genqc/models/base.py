@@ -59,6 +59,17 @@ class GenerativeModel(nn.Module, abc.ABC):
     def ema_module(self) -> nn.Module:
         """The sub-module an EMA copy tracks and sampling uses (the generator of a GAN)."""
 
+    def latent_inputs(
+        self, net: nn.Module, n: int, labels: torch.Tensor | None,
+        generator: torch.Generator | Sequence[torch.Generator] | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(labels, z ~ N(0, I) of shape (n, latent_dim)) on ``net``'s device, for the latent-variable families."""
+        from genqc.models.layers import randn, sample_labels
+
+        device = next(net.parameters()).device
+        labels = sample_labels(labels, n, self.config.num_classes, device, self.family)
+        return labels, randn((n, self.config.latent_dim), generator, device)
+
     @abc.abstractmethod
     @torch.no_grad()
     def sample(

@@ -28,7 +28,6 @@ from genqc.models.layers import (
     image_levels,
     maybe_spectral_norm,
     randn,
-    sample_labels,
 )
 
 LOSSES = ("non_saturating", "hinge")
@@ -225,9 +224,7 @@ class DCGAN(GenerativeModel):
         module: nn.Module | None = None,
     ) -> torch.Tensor:
         net = module if module is not None else self.generator
-        device = next(net.parameters()).device
-        labels = sample_labels(labels, n, self.config.num_classes, device, self.family)
-        z = randn((n, self.config.latent_dim), generator, device)
+        labels, z = self.latent_inputs(net, n, labels, generator)
         was_training = net.training
         net.eval()  # BatchNorm running statistics: a sample must not depend on its batch-mates
         try:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genqc.models.base import GenerativeModel, own_lr_overrides
-from genqc.models.layers import check_labels, check_shape_fields, image_levels, randn, sample_labels
+from genqc.models.layers import check_labels, check_shape_fields, image_levels
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 LABEL_DIM = 16  # width of the label embedding; plenty for tens of classes
@@ -163,7 +163,5 @@ class VAE(GenerativeModel):
         module: nn.Module | None = None,
     ) -> torch.Tensor:
         net = module if module is not None else self.net
-        device = next(net.parameters()).device
-        labels = sample_labels(labels, n, self.config.num_classes, device, self.family)
-        z = randn((n, self.config.latent_dim), generator, device)
+        labels, z = self.latent_inputs(net, n, labels, generator)
         return net.mean_image(net.decode(z, labels))
