@@ -185,7 +185,7 @@ def training(*, quick: bool, peaks: dict[str, float]) -> dict[str, Any]:
         per_image = _train_flops_per_image(family, batch_size)
         row: dict[str, Any] = {"batch_size": batch_size, "gflops_per_image": per_image / 1e9}
         for bf16 in (True, False):
-            cfg = TrainConfig(steps=3 * log_every, batch_size=batch_size, lr=2e-4, bf16=bf16, deterministic=False,
+            cfg = TrainConfig(steps=3 * log_every, batch_size=batch_size, bf16=bf16, deterministic=False,
                               log_every=log_every, ema_decay=0.999)  # fmt: skip
             result = train(_model(family), images, None, cfg, fields={}, run_dir=None, log_dir=None,
                            device=torch.device("cuda"))  # fmt: skip

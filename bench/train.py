@@ -51,11 +51,12 @@ def _model(family: str, size: int):
     return build_model(family, {**section, "image_size": size, "channels": 1, "num_classes": 0})
 
 
-def plain_loop(model, images: torch.Tensor, *, steps: int, batch_size: int, lr: float, device: torch.device) -> None:
+def plain_loop(model, images: torch.Tensor, *, steps: int, batch_size: int, device: torch.device) -> None:
     """What a user writes by hand: the baseline the trainer's overhead is measured against."""
     model.to(device).train()
     images = images.to(device)
-    optimizers = {g: torch.optim.AdamW(p, lr=lr, betas=(0.5, 0.999)) for g, p in model.groups().items()}
+    settings = model.optimizer_settings()  # the family's own lr, betas and decay, as the trainer uses
+    optimizers = {g: torch.optim.AdamW(p, **settings[g]) for g, p in model.groups().items()}
     generator = torch.Generator().manual_seed(0)
     for step in range(steps):
         index = torch.randint(0, len(images), (batch_size,), generator=generator).to(device)
@@ -68,10 +69,10 @@ def plain_loop(model, images: torch.Tensor, *, steps: int, batch_size: int, lr: 
         torch.cuda.synchronize()
 
 
-def _trainer(model, images, *, steps: int, batch_size: int, lr: float, device: torch.device, io: bool) -> None:
+def _trainer(model, images, *, steps: int, batch_size: int, device: torch.device, io: bool) -> None:
     from genqc.training.loop import TrainConfig, train
 
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, betas=(0.5, 0.999), checkpoint_every=10,
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, checkpoint_every=10,
                       log_every=10, image_every=10**9, grid_size=16, deterministic=False)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         run_dir, log_dir = (Path(tmp) / "run", Path(tmp) / "log") if io else (None, None)
@@ -85,7 +86,7 @@ def _measure(family: str, images: torch.Tensor, *, steps: int, batch_size: int, 
     size = images.shape[1]
 
     def variants(n: int) -> dict:
-        common = {"steps": n, "batch_size": batch_size, "lr": 2e-4, "device": device}
+        common = {"steps": n, "batch_size": batch_size, "device": device}
         return {
             "plain": lambda m: plain_loop(m, images, **common),
             "trainer": lambda m: _trainer(m, images, io=False, **common),

@@ -4,6 +4,14 @@ Every knob of the pipeline is here with its allowed range, so a typo or an
 out-of-range value stops the stage before any work with one line per problem:
 the key, the value found and what is allowed (exit 2). Unknown keys are errors,
 not silently ignored, because a misspelt key would otherwise run with defaults.
+Values are strict: YAML's ``true`` is not the integer 1, ``1.5`` is not an
+integer, and NaN or infinity is refused wherever a number goes. A params file
+refuses duplicate keys (YAML would keep the last one silently).
+
+The ``train:`` keys, each ``train.<family>`` section and the ``classifier:`` section
+are derived from the library's frozen dataclasses (genqc/training/config.py and
+genqc/models/configs/): names, types, ranges and defaults are declared there
+once, so this schema and the code it configures cannot drift.
 
 The library (``genqc``) never reads params.yaml itself; stage modules in
 ``tasks/`` load it here and pass plain values or these models on.
@@ -11,21 +19,85 @@ The library (``genqc``) never reads params.yaml itself; stage modules in
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from genqc.data.sources import parse_source
 from genqc.errors import ConfigError
+from genqc.models.configs import FAMILY_CONFIGS, SHAPE_FIELDS, ClassifierConfig, ClassifierTraining
+from genqc.training.config import Seed, TrainConfig
 
 Severity = Literal["error", "warning", "off"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
 class Section(BaseModel):
-    """Base for every section: unknown keys are errors, models are immutable."""
+    """Base for every section: unknown keys are errors, types are strict, numbers finite, models immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _list_to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _yaml_friendly(annotation: Any) -> Any:
+    """A tuple field accepts YAML's list (strict mode would refuse it); its items stay strict."""
+    base = annotation.__origin__ if get_origin(annotation) is Annotated else annotation
+    return Annotated[annotation, BeforeValidator(_list_to_tuple)] if get_origin(base) is tuple else annotation
+
+
+Config = TypeVar("Config")
+
+
+class DerivedSection(Section):
+    """A section whose fields come from library dataclasses; validating it also runs their own checks."""
+
+    sources: ClassVar[tuple[type, ...]] = ()
+
+    @model_validator(mode="after")
+    def _sources_accept(self) -> DerivedSection:
+        for source in self.sources:
+            self.build(source)  # a dataclass's __post_init__ checks (e.g. DiffAugment ops) run at load time
+        return self
+
+    def build(self, source: type[Config], **extra: Any) -> Config:
+        """``source`` (one of ``sources``) from this section's values plus ``extra`` (fields params do not hold)."""
+        names = {f.name for f in dataclasses.fields(source)}
+        return source(**{name: getattr(self, name) for name in names if name in type(self).model_fields}, **extra)
+
+
+def derive_section(name: str, doc: str, *sources: type, exclude: Collection[str] = (),
+                   base: type[DerivedSection] = DerivedSection) -> type[DerivedSection]:  # fmt: skip
+    """A params section with the fields of the ``sources`` dataclasses (minus ``exclude``) after ``base``'s own."""
+    fields: dict[str, Any] = {}
+    for source in sources:
+        hints = get_type_hints(source, include_extras=True)
+        for item in dataclasses.fields(source):
+            if item.name in exclude:
+                continue
+            if item.name in fields or item.name in base.model_fields:
+                raise TypeError(f"{name}: field {item.name!r} is declared twice ({source.__name__})")
+            if item.default is dataclasses.MISSING:
+                raise TypeError(f"{name}: {source.__name__}.{item.name} needs a default to be a params key")
+            fields[item.name] = (_yaml_friendly(hints[item.name]), item.default)
+    section = create_model(name, __base__=base, __doc__=doc, __module__=__name__, **fields)
+    section.sources = sources
+    return section
 
 
 # --------------------------------------------------------------------------- ingest
@@ -40,8 +112,6 @@ class IngestParams(Section):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        from genqc.data.sources import parse_source
-
         try:
             parse_source(value)
         except ConfigError as exc:
@@ -115,8 +185,10 @@ class ValidateParams(Section):
                              f"{self.attributes}; add them there or remove their weights")  # fmt: skip
         if len(set(self.attributes)) != len(self.attributes):
             raise ValueError(f"attributes lists a column twice: {self.attributes}")
-        if self.class_weights and self.expected_labels is not None and set(self.class_weights) != set(
-            self.expected_labels
+        if (
+            self.class_weights
+            and self.expected_labels is not None
+            and set(self.class_weights) != set(self.expected_labels)
         ):
             raise ValueError(f"class_weights keys {sorted(self.class_weights)} differ from expected_labels "
                              f"{sorted(self.expected_labels)}; give the same labels in both or drop one")  # fmt: skip
@@ -151,102 +223,61 @@ class AugmentParams(Section):
 
 
 # --------------------------------------------------------------------------- classifier
-class ClassifierParams(Section):
-    epochs: int = Field(8, ge=1, le=1000)  # 8 epochs reach ~98.9% test accuracy on the mnist5k split (1 min, 2 cores)
-    batch_size: int = Field(128, ge=1, le=65536)  # 32 steps per epoch on 4000 images; BatchNorm likes >= 64
-    lr: float = Field(2e-3, gt=0, le=1)  # peak of AdamW's one-cycle schedule; robust for this small BN net
-    width: int = Field(32, ge=4, le=1024)  # channels of the first conv block; features are 4x this (128)
-    weight_decay: float = Field(1e-4, ge=0)  # light AdamW decay; dropout does most of the regularising
+class _ClassifierBase(DerivedSection):
     device: Device = "auto"  # auto: CUDA when present
 
 
+ClassifierParams = derive_section(
+    "ClassifierParams", "classifier: the fields of ClassifierConfig (minus shape fields) and ClassifierTraining.",
+    ClassifierConfig, ClassifierTraining, exclude=SHAPE_FIELDS, base=_ClassifierBase,
+)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- train
-DIFFAUGMENT_OPS = ("translation", "cutout", "color")  # the ops genqc.augment.diff_augment applies
+#: train.<family> for each family, from its config in genqc/models/configs/ (shape fields come from ingest)
+FAMILY_PARAMS: dict[str, type[DerivedSection]] = {
+    family: derive_section(
+        f"{config.__name__.removesuffix('Config')}Params",
+        f"train.{family}: the fields of {config.__name__} minus the shape fields filled from ingest.",
+        config,
+        exclude=SHAPE_FIELDS,
+    )
+    for family, config in FAMILY_CONFIGS.items()
+}
+DCGANParams, VAEParams, DDPMParams = FAMILY_PARAMS["dcgan"], FAMILY_PARAMS["vae"], FAMILY_PARAMS["ddpm"]
+Family = Literal[tuple(FAMILY_CONFIGS)]  # type: ignore[valid-type]
 
 
-class DCGANParams(Section):
-    """train.dcgan: the fields of genqc.models.dcgan.DCGANConfig (minus the shape fields filled from ingest)."""
+class _TrainBase(DerivedSection):
+    """The train keys only the pipeline knows: which families run, where, in how many processes."""
 
-    latent_dim: int = Field(64, ge=1, le=4096)  # enough for 10 digit classes and their styles
-    width: int = Field(32, ge=4, le=4096)  # channels of the outermost conv layers; 32: G+D ~0.46M params (CPU-sized)
-    loss: Literal["non_saturating", "hinge"] = "non_saturating"  # the DCGAN paper's loss; hinge as in SNGAN
-    spectral_norm: bool = False  # false: BatchNorm in D (the paper); SN collapsed to one digit in our mnist5k runs
-    r1_gamma: float = Field(0.0, ge=0)  # R1 penalty weight on real data; 0 disables it (SN usually suffices)
-    diffaugment: str = ""  # comma list of translation,cutout,color applied to real and fake; "" disables
-    lr_d: float | None = Field(None, gt=0)  # discriminator lr; None uses train.lr
-    minibatch_std: bool = True  # D sees the batch's feature spread (Karras et al., 2018): counters mode collapse
-
-    @field_validator("diffaugment")
-    @classmethod
-    def _known_ops(cls, value: str) -> str:
-        unknown = [op.strip() for op in value.split(",") if op.strip() and op.strip() not in DIFFAUGMENT_OPS]
-        if unknown:
-            raise ValueError(f"unknown DiffAugment op(s) {', '.join(unknown)}; allowed: {', '.join(DIFFAUGMENT_OPS)}"
-                             " (comma-separated) or '' to disable")  # fmt: skip
-        return value
-
-
-class VAEParams(Section):
-    """train.vae: the fields of genqc.models.vae.VAEConfig (minus the shape fields filled from ingest)."""
-
-    latent_dim: int = Field(16, ge=1, le=4096)  # digits need few factors; more leaves dimensions unused
-    width: int = Field(32, ge=4, le=4096)  # channels of the outermost conv layers; 32 keeps the VAE ~0.43M params
-    likelihood: Literal["gaussian", "bernoulli"] = "bernoulli"  # bernoulli suits near-binary digit images
-    beta: float = Field(1.0, ge=0)  # weight of the KL term; 1 is the evidence lower bound
-    lr: float | None = Field(1e-3, gt=0, le=1)  # Adam lr with betas (0.9, 0.999); None uses train.lr/betas
-
-
-class DDPMParams(Section):
-    """train.ddpm: the fields of genqc.models.ddpm.DDPMConfig (minus the shape fields filled from ingest)."""
-
-    width: int = Field(16, ge=4, le=4096)  # U-Net base channels: 0.21M params, CPU-sized; 32-64 on a GPU
-    timesteps: int = Field(1000, ge=2, le=100000)  # diffusion steps T of Ho et al.; DDIM samples with far fewer
-    schedule: Literal["cosine", "linear"] = "cosine"  # cosine wastes fewer steps on small images
-    sampler: Literal["ddim", "ancestral"] = "ddim"  # ddim: sample_steps network calls instead of timesteps
-    sample_steps: int = Field(50, ge=1, le=100000)  # DDIM steps; ancestral uses all timesteps
-    eta: float = Field(1.0, ge=0, le=1)  # DDIM stochasticity; 1 gave clean strokes where 0 gave noisy blobs (CPU nets)
-    min_snr_gamma: float = Field(5.0, ge=0)  # Min-SNR loss weight min(SNR, g)/SNR; 0: plain epsilon loss
-    lr: float | None = Field(1e-3, gt=0, le=1)  # Adam lr with betas (0.9, 0.999); None uses train.lr/betas
-
-
-class TrainParams(Section):
-    model: Literal["dcgan", "vae", "ddpm"] = "dcgan"  # `genqc train --model X` overrides it
+    model: Family = "dcgan"  # `genqc train --model X` overrides it
     # the families dvc.yaml's matrix trains, samples and evaluates; train.model is the primary one whose
-    # metrics land in reports/metrics.json, so it must be listed here
-    # dvc.yaml's matrix; ddpm is left out by default: ~5 min of training on 2 CPU cores (best samples)
-    models: list[Literal["dcgan", "vae", "ddpm"]] = Field(["dcgan", "vae"], min_length=1)
-    steps: int = Field(2000, ge=1)  # 2 idle CPU cores, batch 32: dcgan ~2 min, vae ~1 min, ddpm ~5 min; digits
-    batch_size: int = Field(32, ge=1, le=65536)  # the GLOBAL batch, split evenly over train.nproc; 32: CPU-sized
-    lr: float = Field(2e-4, gt=0, le=1)  # AdamW learning rate of every group (a family may override one group)
-    betas: tuple[float, float] = (0.5, 0.999)  # AdamW betas; beta1=0.5: the DCGAN recipe (GANs need it most)
+    # metrics land in reports/metrics.json, so it must be listed here. ddpm is left out by default:
+    # ~5 min of training on 2 CPU cores (best samples)
+    models: list[Family] = Field(["dcgan", "vae"], min_length=1)
     device: Device = "auto"  # auto: CUDA when present; cuda on a machine without it is a config error
     conditional: bool = False  # true: class-conditional model (num_classes from the labels)
-    ema_decay: float = Field(0.999, ge=0, lt=1)  # EMA of the sampling module's weights; 0 disables EMA
-    ema_warmup: bool = True  # decay min(ema_decay, (1+n)/(10+n)): short CPU runs do not sample the init
-    weight_decay: float = Field(0.0, ge=0)  # AdamW's decoupled weight decay; 0: the families need none on mnist
-    l1: float = Field(0.0, ge=0)  # L1 penalty on weight matrices/kernels (not biases); 0 disables it
-    grad_clip: float = Field(0.0, ge=0)  # max global grad norm per group; 0 disables clipping (the norm is logged)
-    checkpoint_every: int = Field(100, ge=1)  # steps between last.pt writes (and at the end); a crash loses less
-    image_every: int = Field(250, ge=1)  # steps between sample grids in reports/train/<family>/ (and at the end)
-    grid_size: int = Field(64, ge=1, le=1024)  # EMA samples in each grid (8x8); a DDPM grid costs sample_steps passes
-    log_every: int = Field(10, ge=1)  # steps between DVCLive rows (losses, grad norms, images/s, lr)
     nproc: int = Field(1, ge=1, le=1024)  # >1: the stage relaunches itself under torchrun (DDP, one per GPU)
-    compile: bool = False  # torch.compile each sub-network; pays off on long CUDA runs only
-    bf16: bool = True  # autocast to bfloat16 on CUDA only; CPU stays fp32
-    deterministic: bool = True  # deterministic kernels: a resumed run ends with bit-identical weights
     resume: bool = True  # continue from data/train/<family>/last.pt; false starts over and overwrites it
-    dcgan: DCGANParams = DCGANParams()
-    vae: VAEParams = VAEParams()
-    ddpm: DDPMParams = DDPMParams()
 
     @model_validator(mode="after")
-    def _primary_is_trained(self) -> TrainParams:
+    def _primary_is_trained(self) -> _TrainBase:
         if self.model not in self.models:
             raise ValueError(f"train.model={self.model!r} is not in train.models={self.models}; "
                              "add it to train.models (the families dvc.yaml trains) or pick one of them")  # fmt: skip
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"train.models={self.models} lists a family twice; list each once")
         return self
+
+
+_TrainWithLoop = derive_section("_TrainWithLoop", "train: pipeline keys and TrainConfig's.", TrainConfig,
+                                exclude=("seed",), base=_TrainBase)  # fmt: skip
+TrainParams = create_model(
+    "TrainParams", __base__=_TrainWithLoop, __module__=__name__,
+    __doc__="train: the pipeline's keys, TrainConfig's (seed is the top-level key) and one section per family.",
+    **{family: (section, section()) for family, section in FAMILY_PARAMS.items()},
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- sample
@@ -365,12 +396,12 @@ class PrefectParams(Section):
 
 
 class Params(Section):
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: Seed = 0  # every random choice of every stage derives from it
     ingest: IngestParams = IngestParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     augment: AugmentParams = AugmentParams()
-    classifier: ClassifierParams = ClassifierParams()
-    train: TrainParams = TrainParams()
+    classifier: ClassifierParams = ClassifierParams()  # type: ignore[valid-type]
+    train: TrainParams = TrainParams()  # type: ignore[valid-type]
     sample: SampleParams = SampleParams()
     evaluate: EvaluateParams = EvaluateParams()
     gates: GatesParams = GatesParams()
@@ -402,20 +433,32 @@ def _allowed_keys(model: type[BaseModel], path: tuple) -> list[str]:
     return sorted(f.alias or name for name, f in current.model_fields.items())
 
 
+#: keys an older params.yaml had, and where they live now (the unknown-key message says so)
+MOVED_KEYS = {f"train.{key}": f"train.<family>.{key} (each family has its own optimiser)"
+              for key in ("lr", "betas", "weight_decay")}  # fmt: skip
+
+
+def _problem(error: Any, source: str) -> str:
+    """One line for one pydantic error: the key, the value found and what is allowed."""
+    location = tuple(str(p) for p in error["loc"])
+    key = ".".join(location) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        if key in MOVED_KEYS:
+            return f"{source}: unknown key {key!r}: it moved to {MOVED_KEYS[key]}"
+        allowed = _allowed_keys(Params, location[:-1])
+        return f"{source}: unknown key {key!r}; allowed here: {', '.join(allowed)}"
+    value = error.get("input")
+    if error["type"] == "finite_number":
+        return f"{source}: {key}={value!r}: must be a finite number (not NaN or infinity)"
+    message = error["msg"].removeprefix("Value error, ")
+    if isinstance(value, Mapping | list | tuple):  # a whole section or list failed: its dump would be noise
+        return f"{source}: {message}" if message.startswith(f"{key}.") else f"{source}: {key}: {message}"
+    return f"{source}: {key}={value!r}: {message}"
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: ``params.yaml: train.lr=-1: Input should be greater than 0``."""
-    lines = []
-    for error in exc.errors():
-        location = tuple(str(p) for p in error["loc"])
-        key = ".".join(location) or "(top level)"
-        value = error.get("input")
-        if error["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Params, location[:-1])
-            lines.append(f"{source}: unknown key {key!r}; allowed here: {', '.join(allowed)}")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key}={value!r}: {message}")
-    return "\n".join(lines)
+    """One line per problem: ``params.yaml: train.steps=-1: Input should be greater than or equal to 1``."""
+    return "\n".join(_problem(error, source) for error in exc.errors())
 
 
 def parse_params(data: Any, source: str = "params") -> Params:
@@ -426,15 +469,61 @@ def parse_params(data: Any, source: str = "params") -> Params:
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate a params file; missing file or bad YAML are config errors too."""
-    import yaml
+#: the top-level keys of params.yaml; a stage needs a file that names every one (tasks/common.py)
+SECTIONS = tuple(field.alias or name for name, field in Params.model_fields.items())
 
+
+def _duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
+    """``key (line N)`` for every mapping key that appears twice in the same mapping, depth first."""
+    found: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            dotted = f"{path}.{key}" if path else str(key)
+            if key in seen:
+                found.append(f"{dotted} (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+            found += _duplicate_keys(value_node, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicate_keys(item, f"{path}[{index}]")
+    return found
+
+
+def read_params_yaml(path: Path) -> Any:
+    """The YAML document of a params file; duplicate keys and syntax errors are ConfigErrors naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicates = _duplicate_keys(node) if node is not None else []
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if duplicates:
+        raise ConfigError(f"{path}: duplicate key {', '.join(duplicates)}; YAML would keep only the last, "
+                          "so give each key once")  # fmt: skip
+    return data
+
+
+def load_params(path: str | Path = "params.yaml", *, required: Collection[str] = ()) -> Params:
+    """Read and validate a params file; a missing file, bad YAML or a missing ``required`` section is a ConfigError.
+
+    The stages require every section (``SECTIONS``): a file without, say, ``train:``
+    would otherwise run that stage on defaults without a word.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file {path} not found; run from the repository root or pass --params FILE")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    data = read_params_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path} is empty; it needs the sections {', '.join(required or SECTIONS)} "
+                          "(copy the repository's params.yaml)")  # fmt: skip
+    if isinstance(data, dict):
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ConfigError(f"{path}: missing section(s) {', '.join(missing)}; every stage needs all of "
+                              f"{', '.join(required)} (copy them from the repository's params.yaml)")  # fmt: skip
     return parse_params(data, str(path))

@@ -17,6 +17,7 @@ from genqc.data.table import LABEL, decode_images, read_table
 from genqc.data.tensors import uint8_to_tensor
 from genqc.errors import ConfigError, DataError
 from genqc.io import write_json
+from genqc.models.classifier import ClassifierConfig, ClassifierTraining, evaluate_accuracy, train_classifier
 from genqc.training.checkpoint import save_classifier
 from genqc.training.device import resolve_device
 from tasks.common import CLASSIFIER_DIR, VALIDATE_DIR, params_from_args, print_table
@@ -43,8 +44,6 @@ def _split(params: Params, name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from genqc.models.classifier import ClassifierConfig, evaluate_accuracy, train_classifier
-
     params = params_from_args(args)
     cfg = params.classifier
     device = resolve_device(cfg.device, key="classifier.device")
@@ -55,13 +54,11 @@ def main(args: argparse.Namespace) -> int:
     if unseen:
         raise DataError(f"test labels {unseen} never occur in {VALIDATE_DIR}/train.parquet; the classifier cannot "
                         "learn them (check ingest.split and the validate stage's label checks)")  # fmt: skip
-    config = ClassifierConfig(num_classes=num_classes, channels=params.ingest.channels,
-                              image_size=params.ingest.image_size, width=cfg.width)  # fmt: skip
+    config = cfg.build(ClassifierConfig, num_classes=num_classes, channels=params.ingest.channels,
+                       image_size=params.ingest.image_size)  # fmt: skip
     try:
-        model, history = train_classifier(
-            train_x, train_y, config=config, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-            weight_decay=cfg.weight_decay, seed=params.seed, device=device,
-        )  # fmt: skip
+        model, history = train_classifier(train_x, train_y, config=config, training=cfg.build(ClassifierTraining),
+                                          seed=params.seed, device=device)  # fmt: skip
     except ValueError as exc:
         raise ConfigError(f"classifier: {exc}") from None
     accuracy = evaluate_accuracy(model, test_x, test_y)

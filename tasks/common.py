@@ -10,7 +10,7 @@ import argparse
 import random
 from pathlib import Path
 
-from genqc.config import Params, load_params
+from genqc.config import SECTIONS, Params, load_params
 
 DATA = Path("data")
 REPORTS = Path("reports")
@@ -32,8 +32,8 @@ METRICS_FILE = REPORTS / "metrics.json"  # the primary family's (train.model) me
 
 
 def params_from_args(args: argparse.Namespace) -> Params:
-    """Load and validate the params file named by ``--params``."""
-    return load_params(getattr(args, "params", "params.yaml"))
+    """Load and validate the params file named by ``--params``; a stage needs every section in it."""
+    return load_params(getattr(args, "params", "params.yaml"), required=SECTIONS)
 
 
 def seed_everything(seed: int) -> None:

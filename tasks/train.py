@@ -20,6 +20,7 @@ from genqc.config import Params
 from genqc.data.table import LABEL, SHA256, decode_images, read_table
 from genqc.errors import ConfigError, DataError
 from genqc.models.base import GenerativeModel
+from genqc.models.registry import SHAPE_FIELDS, build_model
 from genqc.training.checkpoint import LAST
 from genqc.training.device import resolve_device
 from genqc.training.distributed import (
@@ -34,10 +35,9 @@ from genqc.training.loop import TrainConfig, check_resumable, train
 from tasks.common import AUGMENT_DIR, TRAIN_DIR, TRAIN_REPORTS, params_from_args, print_table, seed_everything
 
 INPUT = AUGMENT_DIR / "train.parquet"
-#: train.* keys that change what the weights become (fingerprinted with the model config); steps is not one
-RECIPE_KEYS = (
-    "batch_size", "lr", "betas", "weight_decay", "l1", "grad_clip", "ema_decay", "ema_warmup", "conditional",
-)  # fmt: skip
+#: train.* keys that change what the weights become (fingerprinted with train.<family>, which holds the
+#: family's optimiser settings); steps is not one: raising it continues a run
+RECIPE_KEYS = ("batch_size", "l1", "grad_clip", "ema_decay", "ema_warmup", "conditional")
 
 
 @dataclass
@@ -69,8 +69,6 @@ def _load_images(params: Params) -> tuple[np.ndarray, np.ndarray, str]:
 
 def prepare(params: Params, family: str) -> Prepared:
     """Read the table, build the model and the fingerprinted settings (the same in every process)."""
-    from genqc.models.registry import SHAPE_FIELDS, build_model
-
     cfg = params.train
     images, labels, digest = _load_images(params)
     num_classes = int(labels.max()) + 1 if cfg.conditional else 0
@@ -91,15 +89,8 @@ def prepare(params: Params, family: str) -> Prepared:
 
 
 def train_config(params: Params) -> TrainConfig:
-    cfg = params.train
-    return TrainConfig(
-        steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=params.seed, betas=tuple(cfg.betas),
-        weight_decay=cfg.weight_decay, l1=cfg.l1, grad_clip=cfg.grad_clip, ema_decay=cfg.ema_decay,
-        ema_warmup=cfg.ema_warmup,
-        checkpoint_every=cfg.checkpoint_every, image_every=cfg.image_every, log_every=cfg.log_every,
-        grid_size=cfg.grid_size,
-        compile=cfg.compile, bf16=cfg.bf16, deterministic=cfg.deterministic,
-    )  # fmt: skip
+    """The loop's settings: train.* (derived from TrainConfig, so every field is there) and the top-level seed."""
+    return params.train.build(TrainConfig, seed=params.seed)
 
 
 def _start_fresh(family: str) -> None:

@@ -19,15 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-
-def own_lr_overrides(group: str, lr: float | None) -> dict[str, dict[str, Any]]:
-    """Optimiser overrides for a single-group likelihood model (VAE, diffusion) with its own lr.
-
-    train.betas default to the GAN recipe (0.5, 0.999); a likelihood model wants ordinary
-    momentum, and at train.lr=2e-4 it learns several times slower than at 1e-3 (the VAE
-    still drew blobs after 500 steps). ``lr=None`` keeps train.lr and train.betas.
-    """
-    return {} if lr is None else {group: {"lr": lr, "betas": (0.9, 0.999)}}
+from genqc.models.layers import randn, sample_labels
 
 
 class GenerativeModel(nn.Module, abc.ABC):
@@ -43,9 +35,14 @@ class GenerativeModel(nn.Module, abc.ABC):
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
 
-    def optim_overrides(self) -> dict[str, dict[str, Any]]:
-        """Optimiser settings a group needs beyond train.* (e.g. ``{"d": {"lr": 4e-4}}``); empty by default."""
-        return {}
+    def optimizer_settings(self) -> dict[str, dict[str, Any]]:
+        """AdamW's ``lr``, ``betas`` and ``weight_decay`` for each group, from the family's own config.
+
+        Every family declares all three (genqc/models/configs/), so a GAN's momentum
+        never leaks into a likelihood model; a family with per-group needs overrides this.
+        """
+        optimizer = {"lr": self.config.lr, "betas": tuple(self.config.betas), "weight_decay": self.config.weight_decay}
+        return {name: dict(optimizer) for name in self.groups()}
 
     @abc.abstractmethod
     def groups(self) -> dict[str, list[nn.Parameter]]:
@@ -60,12 +57,13 @@ class GenerativeModel(nn.Module, abc.ABC):
         """The sub-module an EMA copy tracks and sampling uses (the generator of a GAN)."""
 
     def latent_inputs(
-        self, net: nn.Module, n: int, labels: torch.Tensor | None,
+        self,
+        net: nn.Module,
+        n: int,
+        labels: torch.Tensor | None,
         generator: torch.Generator | Sequence[torch.Generator] | None,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(labels, z ~ N(0, I) of shape (n, latent_dim)) on ``net``'s device, for the latent-variable families."""
-        from genqc.models.layers import randn, sample_labels
-
         device = next(net.parameters()).device
         labels = sample_labels(labels, n, self.config.num_classes, device, self.family)
         return labels, randn((n, self.config.latent_dim), generator, device)

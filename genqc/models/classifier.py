@@ -10,25 +10,15 @@ classifier stage owns files and params).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genqc.models.configs import ClassifierConfig, ClassifierTraining
 from genqc.models.layers import check_shape_fields
 
 MAX_SHIFT = 2  # random translation (pixels) during training: digits are not always centred
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """Architecture of the evaluation CNN; saved with its weights so a checkpoint rebuilds it alone."""
-
-    num_classes: int = 10  # labels present in the training split
-    channels: int = 1  # ingest.channels
-    image_size: int = 32  # ingest.image_size; the net pools globally, so any size >= 8 works
-    width: int = 32  # channels of the first block; features are 4 x width = 128-dimensional
 
 
 def _block(cin: int, cout: int, convs: int) -> nn.Sequential:
@@ -88,10 +78,7 @@ def train_classifier(
     labels: torch.Tensor,
     *,
     config: ClassifierConfig,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
+    training: ClassifierTraining,
     seed: int,
     device: str | torch.device = "cpu",
     val_images: torch.Tensor | None = None,
@@ -99,13 +86,14 @@ def train_classifier(
 ) -> tuple[Classifier, list[dict[str, float]]]:
     """Train the classifier on float (N, C, H, W) images in [-1, 1] and int labels (N,).
 
-    AdamW with a one-cycle learning rate (warm-up then cosine decay): robust at the
-    default lr for few epochs. Shuffling, shifts, init and dropout follow ``seed``.
+    AdamW with a one-cycle learning rate (warm-up then cosine decay) peaking at
+    ``training.lr``: robust at the default lr for few epochs. Shuffling, shifts, init and dropout follow ``seed``.
     Returns the model in eval mode and one history row per epoch (train loss and
     accuracy, validation accuracy when ``val_images`` is given, seconds).
     """
     if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
         raise ValueError(f"images ({images.shape[0]}) and labels ({labels.shape[0]}) must be equal and non-empty")
+    epochs, batch_size, lr = training.epochs, training.batch_size, training.lr
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs={epochs} and batch_size={batch_size} must be >= 1")
     labels = labels.long()
@@ -117,7 +105,9 @@ def train_classifier(
         torch.manual_seed(seed)
         model = Classifier(config).to(device)
         generator = torch.Generator().manual_seed(seed)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        optimiser = torch.optim.AdamW(
+            model.parameters(), lr=lr, betas=tuple(training.betas), weight_decay=training.weight_decay
+        )
         steps_per_epoch = -(-images.shape[0] // batch_size)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch)
         history = []

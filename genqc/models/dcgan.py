@@ -12,15 +12,15 @@ on real images and optional DiffAugment applied to real and fake images alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genqc.config import DIFFAUGMENT_OPS
+from genqc.augment import diff_augment
 from genqc.models.base import GenerativeModel
+from genqc.models.configs import DCGANConfig, diffaugment_ops
 from genqc.models.layers import (
     ConditionalBatchNorm2d,
     check_labels,
@@ -31,23 +31,6 @@ from genqc.models.layers import (
 )
 
 LOSSES = ("non_saturating", "hinge")
-
-
-@dataclass(frozen=True)
-class DCGANConfig:
-    """Fields named as params.yaml's ``train.dcgan`` plus the shape fields the trainer fills from ingest."""
-
-    image_size: int = 32  # ingest.image_size; a power of two so 4x4 doubles up to it exactly
-    channels: int = 1  # ingest.channels
-    num_classes: int = 0  # 0: unconditional; K: conditional BN in G, projection in D
-    latent_dim: int = 64  # enough for 10 digit classes and their styles; larger slows nothing much
-    width: int = 32  # channels of the outermost (S/2) conv layers; 32 keeps G+D near 0.46M params (CPU-sized)
-    loss: Literal["non_saturating", "hinge"] = "non_saturating"  # the DCGAN paper's loss; hinge as in SNGAN
-    spectral_norm: bool = False  # off: BatchNorm D (the paper) gave varied digits where SN collapsed on mnist5k
-    r1_gamma: float = 0.0  # R1 penalty weight on real data; 0 disables it (SN usually suffices)
-    diffaugment: str = ""  # comma list of translation,cutout,color; "" disables (helps with small datasets)
-    lr_d: float | None = None  # discriminator learning rate; None uses train.lr (read by the trainer)
-    minibatch_std: bool = True  # D sees the batch's feature spread (Karras et al., 2018): counters mode collapse
 
 
 def _channels(level: int, levels: int, width: int) -> int:
@@ -124,14 +107,7 @@ class Discriminator(nn.Module):
 
 def parse_diffaugment(policy: str) -> str:
     """Normalise the DiffAugment policy string; ValueError names the key and the allowed ops."""
-    ops = [op.strip() for op in policy.split(",") if op.strip()]
-    unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
-    if unknown:
-        raise ValueError(
-            f"train.dcgan.diffaugment={policy!r}: unknown op(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(DIFFAUGMENT_OPS)} (comma-separated) or '' to disable"
-        )
-    return ",".join(ops)
+    return ",".join(diffaugment_ops(policy))
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -164,8 +140,12 @@ class DCGAN(GenerativeModel):
     def groups(self) -> dict[str, list[nn.Parameter]]:
         return {"d": list(self.discriminator.parameters()), "g": list(self.generator.parameters())}
 
-    def optim_overrides(self) -> dict[str, dict[str, Any]]:
-        return {"d": {"lr": self.config.lr_d}} if self.config.lr_d is not None else {}
+    def optimizer_settings(self) -> dict[str, dict[str, Any]]:
+        """G and D share lr, betas and decay, except that ``lr_d`` (when set) is D's own learning rate."""
+        settings = super().optimizer_settings()
+        if self.config.lr_d is not None:
+            settings["d"]["lr"] = self.config.lr_d
+        return settings
 
     def ema_module(self) -> nn.Module:
         return self.generator
@@ -173,8 +153,6 @@ class DCGAN(GenerativeModel):
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         if not self.policy:
             return x
-        from genqc.augment import diff_augment  # lazy: imported only when DiffAugment is on
-
         return diff_augment(x, self.policy)
 
     def _critic(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:

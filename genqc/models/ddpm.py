@@ -9,35 +9,17 @@ ancestral chain, per config.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from genqc.models.base import GenerativeModel, own_lr_overrides
+from genqc.models.base import GenerativeModel
+from genqc.models.configs import DDPMConfig
 from genqc.models.diffusion import SCHEDULES, GaussianDiffusion
 from genqc.models.layers import check_labels, check_shape_fields, image_levels, sample_labels
 from genqc.models.unet import UNet
 
 SAMPLERS = ("ddim", "ancestral")
-
-
-@dataclass(frozen=True)
-class DDPMConfig:
-    """Fields named as params.yaml's ``train.ddpm`` plus the shape fields the trainer fills from ingest."""
-
-    image_size: int = 32  # ingest.image_size; a power of two so the U-Net's two 2x downsamples divide it
-    channels: int = 1  # ingest.channels
-    num_classes: int = 0  # 0: unconditional; K: a label embedding added to the time embedding
-    width: int = 16  # U-Net base channels: 0.21M params, 20 GFLOP/step at batch 64 (32: 0.83M, 81 GFLOP; GPU)
-    timesteps: int = 1000  # diffusion steps T of Ho et al.; DDIM samples with far fewer
-    schedule: Literal["cosine", "linear"] = "cosine"  # cosine wastes fewer steps at small images (Nichol & Dhariwal)
-    sampler: Literal["ddim", "ancestral"] = "ddim"  # ddim: 50 network calls instead of 1000
-    sample_steps: int = 50  # DDIM steps; ancestral always walks all timesteps
-    eta: float = 1.0  # DDIM stochasticity; 1: fresh noise each step (clean strokes from CPU nets); 0: deterministic
-    min_snr_gamma: float = 5.0  # Min-SNR loss weighting min(SNR, g)/SNR (Hang et al. 2023); 0: the plain loss
-    lr: float | None = 1e-3  # Adam lr for this family; None uses train.lr (read by the trainer)
 
 
 class DDPM(GenerativeModel):
@@ -61,9 +43,6 @@ class DDPM(GenerativeModel):
             raise ValueError(f"train.ddpm.sample_steps={config.sample_steps!r}: must be >= 1")
         self.unet = UNet(config.channels, config.width, config.num_classes)
         self.diffusion = GaussianDiffusion(config.timesteps, config.schedule)
-
-    def optim_overrides(self) -> dict[str, dict[str, Any]]:
-        return own_lr_overrides("unet", self.config.lr)
 
     def groups(self) -> dict[str, list[nn.Parameter]]:
         return {"unet": list(self.unet.parameters())}

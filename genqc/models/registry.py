@@ -1,7 +1,8 @@
-"""The one place a model family is named: ``MODEL_REGISTRY`` maps ``train.model`` to its classes.
+"""``MODEL_REGISTRY`` maps a family name (``train.model``) to its model class and its config class.
 
 The trainer, the sampler and checkpoint loading build models only through
-``build_model``, so adding a family is one module plus one ``register`` line here.
+``build_model``, so adding a family is one module, its config in genqc/models/configs/
+(which params.yaml's ``train.<family>`` section is derived from) and one ``register`` line here.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from genqc.models.base import GenerativeModel
-from genqc.models.dcgan import DCGAN, DCGANConfig
-from genqc.models.ddpm import DDPM, DDPMConfig
-from genqc.models.vae import VAE, VAEConfig
+from genqc.models.configs import FAMILY_CONFIGS, OPTIMIZER_FIELDS, SHAPE_FIELDS
+from genqc.models.dcgan import DCGAN
+from genqc.models.ddpm import DDPM
+from genqc.models.vae import VAE
 
-#: the fields the trainer fills from ingest params rather than from train.<family>
-SHAPE_FIELDS = ("image_size", "channels", "num_classes")
+__all__ = ["MODEL_REGISTRY", "SHAPE_FIELDS", "build_model", "config_from_dict", "family_fields", "register"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,11 @@ def register(name: str, model_cls: type[GenerativeModel], config_cls: type) -> N
         raise TypeError(f"model family {name!r}: {model_cls!r} is not a GenerativeModel subclass")
     if not (dataclasses.is_dataclass(config_cls) and config_cls.__dataclass_params__.frozen):
         raise TypeError(f"model family {name!r}: config {config_cls!r} must be a frozen dataclass")
-    missing = [f for f in SHAPE_FIELDS if f not in {field.name for field in dataclasses.fields(config_cls)}]
-    if missing:
-        raise TypeError(f"model family {name!r}: config lacks the shape field(s) {', '.join(missing)}")
+    names = {field.name for field in dataclasses.fields(config_cls)}
+    for kind, required in (("shape", SHAPE_FIELDS), ("optimiser", OPTIMIZER_FIELDS)):
+        missing = [f for f in required if f not in names]
+        if missing:
+            raise TypeError(f"model family {name!r}: config lacks the {kind} field(s) {', '.join(missing)}")
     MODEL_REGISTRY[name] = ModelEntry(model_cls, config_cls)
 
 
@@ -70,6 +73,6 @@ def build_model(family: str, config_fields: dict[str, Any]) -> GenerativeModel:
     return entry.model_cls(config_from_dict(family, config_fields))
 
 
-register("dcgan", DCGAN, DCGANConfig)
-register("vae", VAE, VAEConfig)
-register("ddpm", DDPM, DDPMConfig)
+register("dcgan", DCGAN, FAMILY_CONFIGS["dcgan"])
+register("vae", VAE, FAMILY_CONFIGS["vae"])
+register("ddpm", DDPM, FAMILY_CONFIGS["ddpm"])

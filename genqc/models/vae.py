@@ -12,33 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genqc.models.base import GenerativeModel, own_lr_overrides
+from genqc.models.base import GenerativeModel
+from genqc.models.configs import VAEConfig
 from genqc.models.layers import check_labels, check_shape_fields, image_levels
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 LABEL_DIM = 16  # width of the label embedding; plenty for tens of classes
 MIN_LOG_SCALE = -4.0  # Gaussian decoder's smallest log std (std ~0.018 on a [-1, 1] scale) keeps the NLL finite
-
-
-@dataclass(frozen=True)
-class VAEConfig:
-    """Fields named as params.yaml's ``train.vae`` plus the shape fields the trainer fills from ingest."""
-
-    image_size: int = 32  # ingest.image_size; a power of two so the encoder halves it down to 4x4
-    channels: int = 1  # ingest.channels
-    num_classes: int = 0  # 0: unconditional; K: label embedding into encoder and decoder
-    latent_dim: int = 16  # digits need few factors; more leaves dimensions unused (posterior collapse)
-    width: int = 32  # channels of the outermost (S/2) conv layers; 32 keeps the VAE near 0.43M params
-    likelihood: Literal["gaussian", "bernoulli"] = "bernoulli"  # bernoulli suits near-binary digit images
-    beta: float = 1.0  # weight of the KL term; 1 is the evidence lower bound
-    lr: float | None = 1e-3  # Adam lr for this family; None uses train.lr (read by the trainer)
 
 
 def _channels(level: int, levels: int, width: int) -> int:
@@ -110,9 +95,6 @@ class VAE(GenerativeModel):
         if config.beta < 0:
             raise ValueError(f"train.vae.beta={config.beta!r}: must be >= 0")
         self.net = VAENet(config)
-
-    def optim_overrides(self) -> dict[str, dict[str, Any]]:
-        return own_lr_overrides("vae", self.config.lr)
 
     def groups(self) -> dict[str, list[nn.Parameter]]:
         return {"vae": list(self.net.parameters())}

@@ -19,46 +19,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
+from genqc.data.tensors import tensor_to_uint8
 from genqc.errors import DataError
 from genqc.training.checkpoint import (
     EMA_FILE,
     LAST,
     check_compatible,
     read_checkpoint,
-    restore_rng,
     save_sampling_weights,
     save_training_state,
 )
+from genqc.training.config import TrainConfig
 from genqc.training.device import autocast, configure_determinism, memory_format
 from genqc.training.distributed import DistContext, all_reduce_grads_, all_reduce_mean_, broadcast_module_, split_batch
 from genqc.training.ema import EMA
+from genqc.training.grid import image_grid
+from genqc.training.live import TrainLog
 from genqc.training.order import BatchOrder, step_seed
 
+__all__ = ["TrainConfig", "TrainResult", "check_resumable", "sample_grid", "train"]
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """The general training knobs; field names are params.yaml's ``train.*`` keys (messages cite them)."""
-
-    steps: int
-    batch_size: int  # the GLOBAL batch: split evenly across processes
-    lr: float
-    seed: int = 0
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0  # AdamW's decoupled weight decay
-    l1: float = 0.0  # L1 penalty on each group's weight matrices/kernels (not biases or norm scales)
-    grad_clip: float = 0.0  # max global grad norm per group; 0: measure the norm, do not clip
-    ema_decay: float = 0.999  # 0 disables EMA
-    ema_warmup: bool = True  # decay min(ema_decay, (1 + n) / (10 + n)) after n updates
-    checkpoint_every: int = 500
-    image_every: int = 500
-    log_every: int = 10
-    compile: bool = False
-    bf16: bool = True
-    deterministic: bool = True
-    grid_size: int = 64  # samples in the logged grid (8 x 8)
+#: progress lines per run when stderr is no terminal: 20 keeps a CI log short, one every 5% of the run
+PROGRESS_LINES = 20
 
 
 @dataclass
@@ -81,17 +68,13 @@ def _echo(ctx: DistContext, message: str) -> None:
         print(message, flush=True)
 
 
-def _build_optimizers(model: nn.Module, groups: dict[str, list[nn.Parameter]], cfg: TrainConfig) -> dict:
-    overrides = getattr(model, "optim_overrides", dict)()
-    unknown = sorted(set(overrides) - set(groups))
-    if unknown:
-        raise ValueError(f"optim_overrides names groups {unknown} that {type(model).__name__} does not have")
-    return {
-        name: torch.optim.AdamW(
-            params, **{"lr": cfg.lr, "betas": cfg.betas, "weight_decay": cfg.weight_decay, **overrides.get(name, {})}
-        )
-        for name, params in groups.items()
-    }
+def _build_optimizers(model: nn.Module, groups: dict[str, list[nn.Parameter]]) -> dict[str, torch.optim.Optimizer]:
+    """One AdamW per group with the family's own lr, betas and weight decay (model.optimizer_settings())."""
+    settings = model.optimizer_settings()
+    if set(settings) != set(groups):
+        raise ValueError(f"{type(model).__name__}.optimizer_settings() names groups {sorted(settings)} "
+                         f"but the model has {sorted(groups)}")  # fmt: skip
+    return {name: torch.optim.AdamW(params, **settings[name]) for name, params in groups.items()}
 
 
 def _to_batch(images: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
@@ -106,11 +89,8 @@ def _format_eta(seconds: float) -> str:
     )
 
 
-def sample_grid(model: nn.Module, module: nn.Module, n: int, *, seed: int, device: torch.device) -> Any:
+def sample_grid(model: nn.Module, module: nn.Module, n: int, *, seed: int, device: torch.device) -> np.ndarray:
     """A fixed-seed uint8 grid of ``n`` samples from ``module`` (labels cycle through the classes)."""
-    from genqc.data.tensors import tensor_to_uint8
-    from genqc.training.grid import image_grid
-
     classes = int(model.config_dict().get("num_classes", 0) or 0)
     labels = torch.arange(n, device=device) % classes if classes else None
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -127,8 +107,6 @@ class _Progress:
         self.bar = None
         self.t0, self.start = time.perf_counter(), start
         if ctx.is_main and sys.stderr.isatty():
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
 
     def update(self, done: int, values: dict[str, float]) -> None:
@@ -148,6 +126,195 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+@dataclass
+class _Run:
+    """What one training run carries from step to step: the model, its optimisers and EMA, where it saves."""
+
+    model: nn.Module
+    cfg: TrainConfig
+    ctx: DistContext
+    device: torch.device
+    fmt: torch.memory_format
+    groups: dict[str, list[nn.Parameter]]
+    optimizers: dict[str, torch.optim.Optimizer]
+    ema: EMA | None
+    fields: dict[str, Any]
+    run_dir: Path | None
+    saved_step: int | None = None  # the last step in last.pt, named when a non-finite loss stops the run
+    values: dict[str, float] = field(default_factory=dict)  # the latest value of every logged key
+
+    @property
+    def last(self) -> Path | None:
+        return self.run_dir / LAST if self.run_dir is not None else None
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The module samples come from: the EMA copy, or the raw sampling module when EMA is off."""
+        return self.ema.module if self.ema is not None else self.model.ema_module()
+
+
+class _Throughput:
+    """Images per second over the steps since the last logged row."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size, self.steps, self.since = batch_size, 0, time.perf_counter()
+
+    def tick(self) -> None:
+        self.steps += 1
+
+    def take(self) -> float:
+        now = time.perf_counter()
+        rate = self.steps * self.batch_size / max(now - self.since, 1e-9)
+        self.steps, self.since = 0, now
+        return rate
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"train needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
+
+
+def _start(model: nn.Module, cfg: TrainConfig, fields: dict[str, Any], run_dir: Path | None, device: torch.device,
+           ctx: DistContext) -> _Run:  # fmt: skip
+    """Put the model on its device in training mode and build its optimisers and EMA."""
+    configure_determinism(cfg.deterministic)
+    fmt = memory_format(device)
+    model.to(device=device, memory_format=fmt)
+    model.train()
+    groups = model.groups()
+    ema = EMA(model.ema_module(), cfg.ema_decay, warmup=cfg.ema_warmup) if cfg.ema_decay > 0 else None
+    if ema is None:
+        _echo(ctx, "EMA disabled <train.ema_decay=0>; sampling uses the raw weights")
+    return _Run(model, cfg, ctx, device, fmt, groups, _build_optimizers(model, groups), ema, fields, run_dir)
+
+
+def _resume(run: _Run) -> int:
+    """Restore model, optimisers and EMA from ``last.pt`` when it exists; the step to continue from."""
+    if run.last is None or not run.last.is_file():
+        return 0
+    state = read_checkpoint(run.last)
+    check_compatible(state, run.fields, run.last)
+    run.model.load_state_dict(state["model"])
+    for name, optimizer in run.optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    if run.ema is not None and state.get("ema") is not None:
+        run.ema.load_state_dict(state["ema"])
+    run.saved_step = start = int(state["step"])
+    steps = run.cfg.steps
+    _echo(run.ctx, f"resuming from {run.last} at step {start} of {steps}")
+    if start >= steps:
+        _echo(run.ctx, f"{run.last} already reaches train.steps={steps}; raise train.steps to train further")
+    return start
+
+
+def _local_batch(
+    run: _Run, order: BatchOrder, step: int, images: torch.Tensor, labels: torch.Tensor | None, local: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """This process's share of step ``step``'s global batch, as float (B, C, H, W) in [-1, 1]."""
+    rank = run.ctx.rank
+    index = order.indices(step)[rank * local : (rank + 1) * local].to(run.device)
+    return _to_batch(images[index], run.fmt), labels[index] if labels is not None else None
+
+
+def _grad_norm(params: list[nn.Parameter], clip: float, device: torch.device) -> torch.Tensor:
+    """The global gradient norm before clipping; clipped to ``clip`` when it is > 0."""
+    if clip > 0:
+        return torch.nn.utils.clip_grad_norm_(params, clip)
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=device)
+
+
+def _check_finite(run: _Run, name: str, done: int, loss: float, norm: float) -> None:
+    """Stop before a non-finite loss or gradient reaches the weights (DataError, exit 1)."""
+    if math.isfinite(loss) and math.isfinite(norm):
+        return
+    kept = (f"the last good checkpoint {run.last} (step {run.saved_step}) is intact" if run.saved_step
+            else "no checkpoint had been written yet")  # fmt: skip
+    raise DataError(
+        f"non-finite loss at step {done} of {run.cfg.steps} (group {name!r}: loss={loss}, grad_norm={norm}); "
+        f"stopped before updating the weights and {kept}. "
+        "Lower the family's lr (train.<model>.lr), set train.grad_clip, or check the training images."
+    )
+
+
+def _step_group(run: _Run, name: str, batch: torch.Tensor, labels: torch.Tensor | None, step: int) -> None:
+    """One optimisation group on one batch: loss (+ L1) -> backward -> all-reduce -> clip -> finite check -> step."""
+    params, optimizer, cfg = run.groups[name], run.optimizers[name], run.cfg
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(run.device, bf16=cfg.bf16):
+        out = run.model.loss(name, batch, labels, step)
+    total = out["loss"].float()
+    weights = [p for p in params if p.ndim > 1]  # matrices and kernels; biases and norm scales stay unpenalised
+    if cfg.l1 > 0 and weights:
+        total = total + cfg.l1 * torch.stack([w.abs().sum() for w in weights]).sum()
+    total.backward()
+    all_reduce_grads_(params, run.ctx)
+    norm = _grad_norm(params, cfg.grad_clip, run.device)
+    keys = list(out)
+    stats = torch.stack([out[k].detach().float().reshape(()) for k in keys] + [norm.float()])
+    all_reduce_mean_([stats], run.ctx)
+    numbers = stats.tolist()
+    _check_finite(run, name, step + 1, numbers[keys.index("loss")], numbers[-1])
+    optimizer.step()
+    run.values.update({f"{name}/{k}": v for k, v in zip(keys, numbers, strict=False)})
+    run.values[f"{name}/grad_norm"] = numbers[-1]
+
+
+def _train_step(run: _Run, step: int, batch: torch.Tensor, labels: torch.Tensor | None) -> None:
+    """Every group in order on one batch, then the EMA; torch's RNG is reseeded from (seed, step, rank)."""
+    torch.manual_seed(step_seed(run.cfg.seed, step, run.ctx.rank))
+    for name in run.groups:
+        _step_group(run, name, batch, labels, step)
+    if run.ema is not None:
+        run.ema.update(run.model.ema_module())
+
+
+def _write_sampling_weights(run: _Run, step: int) -> None:
+    save_sampling_weights(run.run_dir / EMA_FILE, module=run.sampler, ema=run.ema is not None, step=step,
+                          family=_family(run.model), config=run.model.config_dict(), fields=run.fields)  # fmt: skip
+
+
+def _write_checkpoints(run: _Run, done: int) -> None:
+    """``last.pt`` (everything a resume needs) and ``ema.pt`` (what sampling needs), both atomically."""
+    save_training_state(run.last, model=run.model, optimizers=run.optimizers,
+                        ema_state=run.ema.state_dict() if run.ema else None, step=done, family=_family(run.model),
+                        config=run.model.config_dict(), fields=run.fields)  # fmt: skip
+    _write_sampling_weights(run, done)
+    run.saved_step = done
+
+
+def _log_grid(run: _Run, logger: TrainLog) -> None:
+    logger.image(sample_grid(run.model, run.sampler, run.cfg.grid_size, seed=run.cfg.seed, device=run.device))
+
+
+def _after_step(run: _Run, done: int, logger: TrainLog | None, throughput: _Throughput, result: TrainResult) -> None:
+    """The periodic work after step ``done``: a logged row, the checkpoints, a sample grid (each also at the end)."""
+    cfg, is_last = run.cfg, done == run.cfg.steps
+    throughput.tick()
+    result.final_step = done
+    if done % cfg.log_every == 0 or is_last:
+        result.images_per_s = throughput.take()
+        if logger is not None:
+            lrs = {f"lr/{name}": opt.param_groups[0]["lr"] for name, opt in run.optimizers.items()}
+            logger.log(done, {**run.values, **lrs, "images_per_s": result.images_per_s})
+    if run.last is not None and run.ctx.is_main and (done % cfg.checkpoint_every == 0 or is_last):
+        _write_checkpoints(run, done)
+    if logger is not None and (done % cfg.image_every == 0 or is_last):
+        _log_grid(run, logger)
+
+
+def _refresh_finished(run: _Run, step: int, logger: TrainLog | None) -> None:
+    """Nothing left to train: rewrite the sampling outputs from the checkpoint so the stage's outs exist."""
+    if run.last is not None:
+        _write_sampling_weights(run, step)
+    if logger is not None:
+        _log_grid(run, logger)
+
+
+def _family(model: nn.Module) -> str:
+    return getattr(model, "family", type(model).__name__)
 
 
 def train(
@@ -170,137 +337,35 @@ def train(
     loop alone that way). Raises DataError on a non-finite loss or gradient.
     """
     ctx = ctx or DistContext()
-    if images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"train needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
-    local_batch = split_batch(cfg.batch_size, ctx.world)
-    configure_determinism(cfg.deterministic)
-    fmt = memory_format(device)
-    model.to(device=device, memory_format=fmt)
-    model.train()
-    family = getattr(model, "family", type(model).__name__)
-    groups = model.groups()
-    optimizers = _build_optimizers(model, groups, cfg)
-    weights = {name: [p for p in params if p.ndim > 1] for name, params in groups.items()}
-    ema = EMA(model.ema_module(), cfg.ema_decay, warmup=cfg.ema_warmup) if cfg.ema_decay > 0 else None
-    if ema is None:
-        _echo(ctx, "EMA disabled <train.ema_decay=0>; sampling uses the raw weights")
-
-    last = run_dir / LAST if run_dir is not None else None
-    start, saved_step = 0, None
-    if last is not None and last.is_file():
-        state = read_checkpoint(last)
-        check_compatible(state, fields, last)
-        model.load_state_dict(state["model"])
-        for name, optimizer in optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        restore_rng(state["rng"])
-        start = saved_step = int(state["step"])
-        _echo(ctx, f"resuming from {last} at step {start} of {cfg.steps}")
-        if start >= cfg.steps:
-            _echo(ctx, f"{last} already reaches train.steps={cfg.steps}; raise train.steps to train further")
+    _check_images(images)
+    local = split_batch(cfg.batch_size, ctx.world)
+    run = _start(model, cfg, fields, run_dir, device, ctx)
+    start = _resume(run)
     broadcast_module_(model, ctx)
     if cfg.compile:
         for child in model.children():
             child.compile()
-
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
     order = BatchOrder(len(images), cfg.batch_size, cfg.seed)
-    logger = None
-    if log_dir is not None and ctx.is_main:
-        from genqc.training.live import TrainLog
-
-        logger = TrainLog(log_dir, resume_step=start)
-    progress = _Progress(ctx, start, cfg.steps, every=max(cfg.log_every, math.ceil(cfg.steps / 20)))
-    config = model.config_dict()
-    result = TrainResult(start_step=start, final_step=start, ema=ema is not None)
-    values: dict[str, float] = {}
-    t_start = t_log = time.perf_counter()
-    steps_since_log = 0
-
-    def write_checkpoints(done: int) -> None:
-        save_training_state(last, model=model, optimizers=optimizers, ema_state=ema.state_dict() if ema else None,
-                            step=done, family=family, config=config, fields=fields)  # fmt: skip
-        sampler = ema.module if ema is not None else model.ema_module()
-        save_sampling_weights(run_dir / EMA_FILE, module=sampler, ema=ema is not None, step=done, family=family,
-                              config=config, fields=fields)  # fmt: skip
-
+    logger = TrainLog(log_dir, resume_step=start) if log_dir is not None and ctx.is_main else None
+    progress = _Progress(ctx, start, cfg.steps, every=max(cfg.log_every, math.ceil(cfg.steps / PROGRESS_LINES)))
+    result = TrainResult(start_step=start, final_step=start, ema=run.ema is not None)
+    throughput, t_start = _Throughput(cfg.batch_size), time.perf_counter()
     try:
         for step in range(start, cfg.steps):
-            done = step + 1
-            index = order.indices(step)[ctx.rank * local_batch : (ctx.rank + 1) * local_batch].to(device)
-            batch = _to_batch(images[index], fmt)
-            batch_labels = labels[index] if labels is not None else None
-            torch.manual_seed(step_seed(cfg.seed, step, ctx.rank))
-            for name, params in groups.items():
-                optimizer = optimizers[name]
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(device, bf16=cfg.bf16):
-                    out = model.loss(name, batch, batch_labels, step)
-                total = out["loss"].float()
-                if cfg.l1 > 0 and weights[name]:
-                    total = total + cfg.l1 * torch.stack([w.abs().sum() for w in weights[name]]).sum()
-                total.backward()
-                all_reduce_grads_(params, ctx)
-                grads = [p.grad for p in params if p.grad is not None]
-                if cfg.grad_clip > 0:
-                    norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                else:
-                    norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=device)
-                keys = list(out)
-                stats = torch.stack([out[k].detach().float().reshape(()) for k in keys] + [norm.float()])
-                all_reduce_mean_([stats], ctx)
-                numbers = stats.tolist()
-                loss_value, norm_value = numbers[keys.index("loss")], numbers[-1]
-                if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-                    kept = f"the last good checkpoint {last} (step {saved_step}) is intact" if saved_step else (
-                        "no checkpoint had been written yet")  # fmt: skip
-                    raise DataError(
-                        f"non-finite loss at step {done} of {cfg.steps} (group {name!r}: loss={loss_value}, "
-                        f"grad_norm={norm_value}); stopped before updating the weights and {kept}. "
-                        "Lower train.lr, set train.grad_clip, or check the training images."
-                    )
-                optimizer.step()
-                values.update({f"{name}/{k}": v for k, v in zip(keys, numbers, strict=False)})
-                values[f"{name}/grad_norm"] = norm_value
-            if ema is not None:
-                ema.update(model.ema_module())
-            steps_since_log += 1
-            result.final_step = done
-            is_last = done == cfg.steps
-            if done % cfg.log_every == 0 or is_last:
-                now = time.perf_counter()
-                result.images_per_s = steps_since_log * cfg.batch_size / max(now - t_log, 1e-9)
-                t_log, steps_since_log = now, 0
-                if logger is not None:
-                    lrs = {f"lr/{name}": opt.param_groups[0]["lr"] for name, opt in optimizers.items()}
-                    logger.log(done, {**values, **lrs, "images_per_s": result.images_per_s})
-            if last is not None and ctx.is_main and (done % cfg.checkpoint_every == 0 or is_last):
-                write_checkpoints(done)
-                saved_step = done
-            if logger is not None and (done % cfg.image_every == 0 or is_last):
-                logger.image(sample_grid(model, ema.module if ema else model.ema_module(), cfg.grid_size,
-                                         seed=cfg.seed, device=device))  # fmt: skip
-            progress.update(done, values)
+            _train_step(run, step, *_local_batch(run, order, step, images, labels, local))
+            _after_step(run, step + 1, logger, throughput, result)
+            progress.update(step + 1, run.values)
         if start >= cfg.steps and ctx.is_main:
-            # nothing left to train: refresh the sampling outputs from the checkpoint so the stage's outs exist
-            if last is not None:
-                sampler = ema.module if ema is not None else model.ema_module()
-                save_sampling_weights(run_dir / EMA_FILE, module=sampler, ema=ema is not None, step=start,
-                                      family=family, config=config, fields=fields)  # fmt: skip
-            if logger is not None:
-                logger.image(sample_grid(model, ema.module if ema else model.ema_module(), cfg.grid_size,
-                                         seed=cfg.seed, device=device))  # fmt: skip
+            _refresh_finished(run, start, logger)
     finally:
         progress.close()
         if logger is not None:
             logger.close()
-    result.values = values
-    result.seconds = time.perf_counter() - t_start
-    if last is not None:
-        result.checkpoint, result.sampling_checkpoint = last, run_dir / EMA_FILE
+    result.values, result.seconds = run.values, time.perf_counter() - t_start
+    if run.last is not None:
+        result.checkpoint, result.sampling_checkpoint = run.last, run.run_dir / EMA_FILE
     if logger is not None:
         result.samples_png = logger.directory / "samples.png"
     return result

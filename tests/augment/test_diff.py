@@ -81,7 +81,7 @@ def test_shape_dtype_and_reproducibility_with_a_seeded_generator() -> None:
 
 
 def test_the_config_allows_exactly_the_ops_diff_augment_implements() -> None:
-    from genqc.config import DIFFAUGMENT_OPS
+    from genqc.models.configs import DIFFAUGMENT_OPS
 
     assert set(DIFFAUGMENT_OPS) == set(DIFF_POLICIES)
     x = _batches()["real"]

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from genqc.models.classifier import Classifier, ClassifierConfig, evaluate_accuracy, train_classifier
+from genqc.models.classifier import (
+    Classifier,
+    ClassifierConfig,
+    ClassifierTraining,
+    evaluate_accuracy,
+    train_classifier,
+)
 
 TINY = ClassifierConfig(num_classes=10, channels=1, image_size=16, width=8)
 
@@ -31,9 +37,9 @@ def test_learns_real_digits() -> None:
     images, labels = sklearn_digits()
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     train, test = order[:800], order[800:]
-    model, history = train_classifier(images[train], labels[train], config=TINY, epochs=4, batch_size=32, lr=5e-3,
-                                      weight_decay=1e-4, seed=3, val_images=images[test],
-                                      val_labels=labels[test])  # fmt: skip
+    training = ClassifierTraining(epochs=4, batch_size=32, lr=5e-3)
+    model, history = train_classifier(images[train], labels[train], config=TINY, training=training, seed=3,
+                                      val_images=images[test], val_labels=labels[test])  # fmt: skip
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert history[-1]["loss"] < history[0]["loss"]
     accuracy = evaluate_accuracy(model, images[test], labels[test])
@@ -43,7 +49,7 @@ def test_learns_real_digits() -> None:
 
 def test_same_seed_same_weights() -> None:
     images, labels = sklearn_digits()
-    kwargs = {"config": TINY, "epochs": 1, "batch_size": 32, "lr": 5e-3, "weight_decay": 1e-4}
+    kwargs = {"config": TINY, "training": ClassifierTraining(epochs=1, batch_size=32, lr=5e-3)}
     a, _ = train_classifier(images[:96], labels[:96], seed=1, **kwargs)
     b, _ = train_classifier(images[:96], labels[:96], seed=1, **kwargs)
     c, _ = train_classifier(images[:96], labels[:96], seed=2, **kwargs)
@@ -79,7 +85,8 @@ def test_evaluate_accuracy_restores_mode_and_counts_exactly() -> None:
 
 def test_bad_inputs_are_reported() -> None:
     x, y = torch.zeros(4, 1, 16, 16), torch.tensor([0, 1, 2, 10])
-    common = {"config": TINY, "epochs": 1, "batch_size": 2, "lr": 1e-3, "weight_decay": 0.0, "seed": 0}
+    training = ClassifierTraining(epochs=1, batch_size=2, lr=1e-3, weight_decay=0.0)
+    common = {"config": TINY, "training": training, "seed": 0}
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
         train_classifier(x, y, **common)
     with pytest.raises(ValueError, match="must be equal"):

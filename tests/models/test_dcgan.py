@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 import torch.nn.functional as F
 
+from genqc.models import dcgan
 from tests.models.conftest import fake_batch, tiny_model
 
 
@@ -69,32 +68,25 @@ def test_unknown_diffaugment_op_names_the_key() -> None:
         tiny_model("dcgan", loss="wgan")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("genqc.augment") is None, reason="genqc.augment (DiffAugment) not present")
-def test_diffaugment_runs_on_real_and_fake() -> None:
-    import genqc.augment
-
-    if not hasattr(genqc.augment, "diff_augment"):
-        pytest.skip("genqc.augment has no diff_augment yet")
+def test_diffaugment_runs_on_real_and_fake(monkeypatch: pytest.MonkeyPatch) -> None:
     images, _ = fake_batch()
     model = tiny_model("dcgan", diffaugment="translation,cutout,color")
     seen = []
-    original = genqc.augment.diff_augment
+    original = dcgan.diff_augment
 
     def spy(x, policy, generator=None):
         seen.append((x.shape[0], policy))
         return original(x, policy, generator=generator)
 
-    genqc.augment.diff_augment = spy
-    try:
-        for group in ("d", "g"):
-            out = model.loss(group, images, None, step=0)
-            assert torch.isfinite(out["loss"])
-            out["loss"].backward()
-    finally:
-        genqc.augment.diff_augment = original
+    monkeypatch.setattr(dcgan, "diff_augment", spy)
+    for group in ("d", "g"):
+        out = model.loss(group, images, None, step=0)
+        assert torch.isfinite(out["loss"])
+        out["loss"].backward()
     assert seen == [(8, "translation,cutout,color")] * 3  # real and fake in the D step, fake in the G step
 
 
-def test_lr_d_is_offered_to_the_trainer() -> None:
-    assert tiny_model("dcgan").optim_overrides() == {}
-    assert tiny_model("dcgan", lr_d=4e-4).optim_overrides() == {"d": {"lr": 4e-4}}
+def test_lr_d_is_the_discriminators_own_lr_with_the_shared_betas() -> None:
+    shared = {"lr": 2e-4, "betas": (0.5, 0.999), "weight_decay": 0.0}
+    assert tiny_model("dcgan").optimizer_settings() == {"d": shared, "g": shared}
+    assert tiny_model("dcgan", lr_d=4e-4).optimizer_settings() == {"d": {**shared, "lr": 4e-4}, "g": shared}

@@ -185,6 +185,8 @@ def test_likelihood_models_train_with_their_own_lr_and_plain_momentum(family: st
     from genqc.models.registry import build_model
 
     fields = {"image_size": 16, "channels": 1, "num_classes": 0, "width": 8}
-    model = build_model(family, {**fields, "lr": 1e-3})
-    assert model.optim_overrides() == {group: {"lr": 1e-3, "betas": (0.9, 0.999)}}
-    assert build_model(family, {**fields, "lr": None}).optim_overrides() == {}
+    assert build_model(family, fields).optimizer_settings() == {
+        group: {"lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 0.0}
+    }
+    model = build_model(family, {**fields, "lr": 5e-4, "betas": [0.8, 0.99], "weight_decay": 0.01})
+    assert model.optimizer_settings() == {group: {"lr": 5e-4, "betas": (0.8, 0.99), "weight_decay": 0.01}}

@@ -15,7 +15,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     from genqc.data.sources import load_source
     from genqc.data.tensors import uint8_to_tensor
-    from genqc.models.classifier import ClassifierConfig, train_classifier
+    from genqc.models.classifier import ClassifierConfig, ClassifierTraining, train_classifier
     from genqc.training.checkpoint import save_classifier
 
     loaded = load_source("builtin:digits", size=16, channels=1, resize="stretch")
@@ -27,7 +27,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict:
     images = uint8_to_tensor(decode_images(train))
     model, _ = train_classifier(images, torch.tensor(train["label"].to_numpy()),
                                 config=ClassifierConfig(num_classes=10, channels=1, image_size=16, width=16),
-                                epochs=3, batch_size=64, lr=4e-3, weight_decay=1e-4, seed=0)  # fmt: skip
+                                training=ClassifierTraining(epochs=3, batch_size=64, lr=4e-3), seed=0)  # fmt: skip
     root = tmp_path_factory.mktemp("digits")
     save_classifier(root / "classifier.pt", model, metrics={})
     return {"train": train, "test": test, "held": held, "classifier": root / "classifier.pt", "cache": root / "cache"}

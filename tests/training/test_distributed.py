@@ -16,8 +16,8 @@ from genqc.training.checkpoint import LAST, read_checkpoint
 from genqc.training.distributed import split_batch
 from genqc.training.loop import train
 from tests.conftest import REPO
-from tests.training.ddp_worker import CONFIG, FIELDS
-from tests.training.toy import ToyConfig, ToyModel, toy_images
+from tests.training.ddp_worker import CONFIG, FIELDS, TOY
+from tests.training.toy import ToyModel, toy_images
 
 #: fp32 all-reduce sums in another order than one process's mean: agreement to 1e-4 relative is float noise
 RTOL = 1e-4
@@ -44,7 +44,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert done.returncode == 0, done.stdout + done.stderr
 
     torch.manual_seed(0)
-    single = ToyModel(ToyConfig(noise=0.0))
+    single = ToyModel(TOY)
     train(single, toy_images(), None, CONFIG, fields=FIELDS, run_dir=tmp_path / "one" / "run",
           log_dir=tmp_path / "one" / "log", device=torch.device("cpu"))  # fmt: skip
     for curve in ("enc/loss.tsv", "dec/loss.tsv", "dec/grad_norm.tsv"):

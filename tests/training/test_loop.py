@@ -24,7 +24,7 @@ def _model(**overrides) -> ToyModel:
 
 
 def _config(**overrides) -> TrainConfig:
-    base = dict(steps=6, batch_size=8, lr=0.01, seed=0, ema_decay=0.9, checkpoint_every=2, image_every=100,
+    base = dict(steps=6, batch_size=8, seed=0, ema_decay=0.9, checkpoint_every=2, image_every=100,
                 log_every=100)  # fmt: skip
     return TrainConfig(**{**base, **overrides})
 
@@ -37,9 +37,9 @@ def _full_loss(model: ToyModel, images: torch.Tensor) -> float:
 
 
 def test_a_few_steps_lower_the_loss() -> None:
-    images, model = toy_images(), _model()
+    images, model = toy_images(), _model(lr=0.02)
     before = _full_loss(model, images)
-    train(model, images, None, _config(steps=40, lr=0.02), fields=FIELDS, run_dir=None, log_dir=None, device=CPU)
+    train(model, images, None, _config(steps=40), fields=FIELDS, run_dir=None, log_dir=None, device=CPU)
     assert _full_loss(model, images) < 0.5 * before
 
 
@@ -49,7 +49,7 @@ def test_resume_from_a_checkpoint_ends_with_the_uninterrupted_weights(tmp_path: 
     train(straight, images, None, _config(steps=6), fields=FIELDS, run_dir=tmp_path / "a", log_dir=None, device=CPU)
     first = _model()
     train(first, images, None, _config(steps=4), fields=FIELDS, run_dir=tmp_path / "b", log_dir=None, device=CPU)
-    torch.manual_seed(999)  # a resumed process starts with other global RNG state: the checkpoint restores it
+    torch.manual_seed(999)  # a resumed process starts with other global RNG state: the loop reseeds every step
     resumed = _model()  # fresh weights: everything must come from last.pt
     result = train(resumed, images, None, _config(steps=6), fields=FIELDS, run_dir=tmp_path / "b", log_dir=None,
                    device=CPU)  # fmt: skip
@@ -147,9 +147,9 @@ def test_ema_disabled_is_announced_with_its_key(capsys: pytest.CaptureFixture[st
 
 def test_regularisation_knobs_change_the_weights_as_they_should() -> None:
     images = toy_images()
-    plain, decayed, clipped = _model(), _model(), _model()
+    plain, decayed, clipped = _model(), _model(weight_decay=5.0), _model()
     train(plain, images, None, _config(steps=5), fields=FIELDS, run_dir=None, log_dir=None, device=CPU)
-    train(decayed, images, None, _config(steps=5, weight_decay=5.0, l1=0.01), fields=FIELDS, run_dir=None,
+    train(decayed, images, None, _config(steps=5, l1=0.01), fields=FIELDS, run_dir=None,
           log_dir=None, device=CPU)  # fmt: skip
     result = train(clipped, images, None, _config(steps=5, grad_clip=1e-3), fields=FIELDS, run_dir=None, log_dir=None,
                    device=CPU)  # fmt: skip

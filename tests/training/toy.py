@@ -25,6 +25,9 @@ class ToyConfig:
     latent_dim: int = 4
     nan_at: int = -1  # -1: never
     noise: float = 0.05  # std of the code noise; 0 makes the loss deterministic given the batch
+    lr: float = 0.01  # the optimiser settings every family declares (genqc.models.configs.OPTIMIZER_FIELDS)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
 
 
 class ToyModel(GenerativeModel):
