@@ -1,28 +1,37 @@
 """Checkpoints that resume bit-exactly and rebuild their model with no other file.
 
-``last.pt`` holds everything a resumed run needs: model, optimisers, EMA, every
-RNG state, the step, the model family with its config, and a fingerprint of the
-settings that make the weights what they are. ``ema.pt`` is the small file the
+``last.pt`` holds everything a resumed run needs: model, optimisers, EMA, the
+step, the model family with its config, and a fingerprint of the settings that
+make the weights what they are. No RNG state: the loop reseeds torch from (seed,
+step, rank) every step and draws batches as a pure function of (seed, step). ``ema.pt`` is the small file the
 sample stage reads: the family, the config and the EMA weights of the sampling
 module. Both are written atomically and read with ``torch.load(weights_only=True)``,
 so everything is stored as tensors and plain Python types (no pickled objects).
+The same state gives the same bytes (the archive is serialised in memory, so the
+temporary file's random name is not recorded), and DVC skips the stages downstream
+of a retrain that changed nothing. A refused file is one line naming it.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import io
 import json
-import random
-from dataclasses import dataclass
+import pickle
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from genqc.errors import ConfigError, DataError
 from genqc.io import atomic_path
+from genqc.models.classifier import Classifier, ClassifierConfig
+from genqc.models.registry import MODEL_REGISTRY, build_model
 
 FORMAT = 1
 LAST = "last.pt"
@@ -59,39 +68,23 @@ def check_compatible(state: dict[str, Any], fields: dict[str, Any], path: Path) 
     )
 
 
-# --------------------------------------------------------------------------- RNG states
-def capture_rng() -> dict[str, Any]:
-    """Every global RNG state as tensors and plain types (so weights_only loading accepts it)."""
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "gauss": float(np_state[4]),
-        },
-        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-    return state
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    keys = np_state["keys"].numpy().astype(np.uint32)
-    np.random.set_state(("MT19937", keys, np_state["pos"], np_state["has_gauss"], np_state["gauss"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 # --------------------------------------------------------------------------- writing
+def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
+    """The serialised checkpoint; a function of ``payload`` alone.
+
+    ``torch.save`` to a path names the archive's inner folder after the file, and
+    the atomic write goes through a randomly named temporary file, so identical
+    weights gave different bytes. In memory the folder is always ``archive``.
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
 def _save(payload: dict[str, Any], path: Path) -> None:
+    data = checkpoint_bytes(payload)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(data)
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -123,7 +116,6 @@ def save_training_state(
         "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
         "ema": ema_state,
         "scaler": None,  # bf16 autocast needs no loss scaling; kept so the layout names every piece
-        "rng": capture_rng(),
     }
     _save(payload, path)
 
@@ -147,17 +139,34 @@ def save_sampling_weights(
 
 
 # --------------------------------------------------------------------------- reading
+#: what torch.load raises for a file that is not a weights-only torch archive (truncated, foreign, pickled objects)
+_UNREADABLE = (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError,
+               AttributeError, KeyError, TypeError, IndexError)  # fmt: skip
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line`` of an exception: torch's messages run to many lines and advise weights_only=False."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
+def _why_unreadable(exc: BaseException) -> str:
+    if isinstance(exc, pickle.UnpicklingError):
+        return "it holds pickled objects that weights-only loading refuses (only tensors and plain types)"
+    return _first_line(exc)
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; an unreadable file is a DataError naming it."""
+    """Load a checkpoint with ``weights_only=True``; an unreadable file is a one-line DataError naming it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found; run `genqc train` first")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which, not a pickle traceback
-        raise DataError(
-            f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); delete it and retrain"
-        ) from None
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols on stderr: the error says it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except _UNREADABLE as exc:
+        raise DataError(f"checkpoint {path} cannot be read: {_why_unreadable(exc)}; delete it and retrain") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "family" not in state:
         raise DataError(f"{path} is not a genqc checkpoint (format {FORMAT}); delete it and retrain")
     return state
@@ -184,37 +193,40 @@ def load_checkpoint(path: str | Path, *, use_ema: bool = True, device: str | tor
     weights exist, so the rest of the model (a GAN's discriminator) stays at its
     initialisation, which sampling never uses.
     """
-    import copy
-
-    from genqc.models.registry import build_model
-
     state = read_checkpoint(path)
-    model = build_model(state["family"], dict(state["config"]))
-    ema_used = False
-    if state["kind"] == "training":
-        model.load_state_dict(state["model"])
-        sampler = model.ema_module()
-        if use_ema and state.get("ema") is not None:
-            sampler = copy.deepcopy(model.ema_module())
-            sampler.load_state_dict(state["ema"]["module"])
-            ema_used = True
-    else:
-        if use_ema is False and state.get("ema"):
-            raise ConfigError(f"{path} holds only EMA weights; use_ema=False needs {Path(path).with_name(LAST)}")
-        model.ema_module().load_state_dict(state["sampling"])
-        sampler = model.ema_module()
-        ema_used = bool(state.get("ema"))
+    family, kind = state["family"], state.get("kind")
+    if family not in MODEL_REGISTRY or kind not in ("training", "sampling"):
+        raise DataError(f"{path} holds a {kind} checkpoint of {family!r}, not a generative model's; expected "
+                        f"{', '.join(sorted(MODEL_REGISTRY))} weights from `genqc train`")  # fmt: skip
+    if kind == "sampling" and use_ema is False and state.get("ema"):
+        raise ConfigError(f"{path} holds only EMA weights; use_ema=False needs {Path(path).with_name(LAST)}")
+    try:
+        model, sampler, ema_used = _rebuild(state, use_ema)
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:  # a config or weights this code cannot take
+        raise DataError(f"{path} does not rebuild a {family} model ({_first_line(exc)}); delete it, retrain") from None
     model.to(device).eval()
     sampler.to(device).eval()
     return LoadedModel(model, sampler, state["family"], dict(state["config"]), int(state["step"]), ema_used,
                        state["params_hash"])  # fmt: skip
 
 
+def _rebuild(state: dict[str, Any], use_ema: bool) -> tuple[nn.Module, nn.Module, bool]:
+    """(model, sampling module, whether the sampler holds EMA weights) from a checkpoint's state."""
+    model = build_model(state["family"], dict(state["config"]))
+    if state["kind"] == "training":
+        model.load_state_dict(state["model"])
+        if use_ema and state.get("ema") is not None:
+            sampler = copy.deepcopy(model.ema_module())
+            sampler.load_state_dict(state["ema"]["module"])
+            return model, sampler, True
+        return model, model.ema_module(), False
+    model.ema_module().load_state_dict(state["sampling"])
+    return model, model.ema_module(), bool(state.get("ema"))
+
+
 # --------------------------------------------------------------------------- classifier
 def save_classifier(path: Path, model: nn.Module, *, metrics: dict[str, float]) -> None:
     """Write the domain classifier: its config (to rebuild it), weights and test metrics, atomically."""
-    from dataclasses import asdict
-
     payload = {"format": FORMAT, "kind": "classifier", "family": "classifier", "config": asdict(model.config),
                "model": _cpu_state(model), "metrics": dict(metrics)}  # fmt: skip
     _save(payload, Path(path))
@@ -222,11 +234,12 @@ def save_classifier(path: Path, model: nn.Module, *, metrics: dict[str, float]) 
 
 def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the domain classifier from its file alone (weights_only loading), in eval mode."""
-    from genqc.models.classifier import Classifier, ClassifierConfig
-
     state = read_checkpoint(path)
     if state.get("kind") != "classifier":
         raise DataError(f"{path} is a {state.get('kind')} checkpoint, not the classifier; run `genqc classifier`")
-    model = Classifier(ClassifierConfig(**state["config"]))
-    model.load_state_dict(state["model"])
+    try:
+        model = Classifier(ClassifierConfig(**state["config"]))
+        model.load_state_dict(state["model"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise DataError(f"{path} does not rebuild the classifier ({_first_line(exc)}); rerun the stage") from None
     return model.to(device).eval()

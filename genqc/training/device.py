@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING
+
+import torch
 
 from genqc.errors import ConfigError
-
-if TYPE_CHECKING:
-    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(requested: str, *, key: str = "train.device", local_rank: int = 0) -> torch.device:
     """``auto`` picks CUDA when present; asking for ``cuda`` on a machine without it is a config error."""
-    import torch
-
     if requested not in DEVICES:
         raise ConfigError(f"{key}={requested!r}: allowed: {', '.join(DEVICES)}")
     if requested == "cuda" and not torch.cuda.is_available():
@@ -34,8 +30,6 @@ def resolve_device(requested: str, *, key: str = "train.device", local_rank: int
 
 def autocast(device: torch.device, *, bf16: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA (no loss scaling needed: bf16 has fp32's range); a no-op on CPU."""
-    import torch
-
     if device.type == "cuda" and bf16:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -43,8 +37,6 @@ def autocast(device: torch.device, *, bf16: bool) -> contextlib.AbstractContextM
 
 def memory_format(device: torch.device) -> torch.memory_format:
     """channels_last on CUDA (tensor cores want NHWC); the default layout on CPU."""
-    import torch
-
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
@@ -55,8 +47,6 @@ def configure_determinism(deterministic: bool) -> None:
     PyTorch then warns once naming the op. The cuBLAS workspace variable must be set
     before the first cuBLAS call, so it is set here, before the model is built.
     """
-    import torch
-
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic, warn_only=True)

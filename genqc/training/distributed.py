@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from genqc.errors import ConfigError
 
@@ -54,8 +56,6 @@ def context_from_env() -> DistContext:
 
 def init_process_group(ctx: DistContext, device: torch.device) -> None:
     """Join the process group: nccl for CUDA tensors, gloo for CPU ones."""
-    import torch.distributed as dist
-
     if not ctx.enabled or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -65,8 +65,6 @@ def init_process_group(ctx: DistContext, device: torch.device) -> None:
 
 
 def destroy_process_group() -> None:
-    import torch.distributed as dist
-
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -83,9 +81,6 @@ def all_reduce_mean_(tensors: Sequence[torch.Tensor], ctx: DistContext) -> None:
     """Average ``tensors`` in place across processes with one flat all-reduce."""
     if not ctx.enabled or not tensors:
         return
-    import torch.distributed as dist
-    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
     flat = _flatten_dense_tensors(list(tensors))
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     flat.div_(ctx.world)
@@ -106,16 +101,12 @@ def broadcast_module_(module: torch.nn.Module, ctx: DistContext) -> None:
     """Give every process rank 0's parameters and buffers (the same start whatever the local RNG did)."""
     if not ctx.enabled:
         return
-    import torch.distributed as dist
-
     for tensor in [*module.parameters(), *module.buffers()]:
         dist.broadcast(tensor.data, src=0)
 
 
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
-        import torch.distributed as dist
-
         dist.barrier()
 
 

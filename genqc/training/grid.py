@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image
+
+from genqc.io import atomic_path
 
 
 def image_grid(images: np.ndarray, *, nrow: int | None = None, pad: int = 2, fill: int = 0) -> np.ndarray:
@@ -23,10 +26,6 @@ def image_grid(images: np.ndarray, *, nrow: int | None = None, pad: int = 2, fil
 
 def save_png(image: np.ndarray, path) -> None:
     """Write a uint8 (H, W, C) array as PNG, atomically."""
-    from PIL import Image
-
-    from genqc.io import atomic_path
-
     picture = Image.fromarray(
         image[:, :, 0] if image.shape[2] == 1 else image, mode="L" if image.shape[2] == 1 else "RGB"
     )

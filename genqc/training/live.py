@@ -9,6 +9,7 @@ those variables, so training never reaches for the network.
 
 On resume the curves continue: rows logged after the checkpoint being resumed
 (the steps a crash threw away) are dropped first, so every step appears once.
+Each trimmed file is replaced atomically, so a crash mid-trim never leaves half a curve.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from dvclive import Live
+
+from genqc.io import atomic_path
+from genqc.training.grid import save_png
 
 SAMPLES_PNG = "samples.png"
 
@@ -38,9 +43,11 @@ def truncate_history(plots_dir: Path, last_step: int) -> int:
         if fields is None or "step" not in fields:
             continue
         kept = [row for row in rows if int(row["step"]) <= last_step]
+        if len(kept) == len(rows):
+            continue
         dropped += len(rows) - len(kept)
-        with tsv.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields, delimiter="\t")
+        with atomic_path(tsv) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields, delimiter="\t", lineterminator="\n")  # as DVCLive
             writer.writeheader()
             writer.writerows(kept)
     return dropped
@@ -51,8 +58,6 @@ class TrainLog:
 
     def __init__(self, directory: Path, *, resume_step: int) -> None:
         _quiet_dvc_environment()
-        from dvclive import Live
-
         self.directory = Path(directory)
         resume = resume_step > 0 and (self.directory / "metrics.json").is_file()
         if resume:
@@ -70,8 +75,6 @@ class TrainLog:
 
     def image(self, grid: np.ndarray) -> Path:
         """Log the sample grid (DVCLive image plot) and keep a copy at ``<dir>/samples.png``."""
-        from genqc.training.grid import save_png
-
         target = self.directory / SAMPLES_PNG
         save_png(grid, target)
         self.live.log_image(SAMPLES_PNG, str(target))
