@@ -22,20 +22,17 @@ from genqc.augment import diff_augment
 from genqc.models.base import GenerativeModel
 from genqc.models.configs import DCGANConfig, diffaugment_ops
 from genqc.models.layers import (
+    LEAKY_SLOPE,
     ConditionalBatchNorm2d,
     check_labels,
     check_shape_fields,
     image_levels,
+    level_channels,
     maybe_spectral_norm,
     randn,
 )
 
 LOSSES = ("non_saturating", "hinge")
-
-
-def _channels(level: int, levels: int, width: int) -> int:
-    """Channels at ``level`` (0 = 4x4): doubling towards low resolution, capped at 8x width."""
-    return width * min(2 ** (levels - 1 - level), 8)
 
 
 class Generator(nn.Module):
@@ -45,16 +42,16 @@ class Generator(nn.Module):
         super().__init__()
         levels = image_levels(config.image_size, "dcgan")
         self.latent_dim = config.latent_dim
-        self.base = _channels(0, levels, config.width)
+        self.base = level_channels(0, levels, config.width)
         self.project = nn.Linear(config.latent_dim, self.base * 16)
         self.norm0 = ConditionalBatchNorm2d(self.base, config.num_classes)
         self.ups = nn.ModuleList()
         self.norms = nn.ModuleList()
         for level in range(1, levels):
-            cin, cout = _channels(level - 1, levels, config.width), _channels(level, levels, config.width)
+            cin, cout = level_channels(level - 1, levels, config.width), level_channels(level, levels, config.width)
             self.ups.append(nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False))
             self.norms.append(ConditionalBatchNorm2d(cout, config.num_classes))
-        self.to_image = nn.ConvTranspose2d(_channels(levels - 1, levels, config.width), config.channels, 4, 2, 1)
+        self.to_image = nn.ConvTranspose2d(level_channels(levels - 1, levels, config.width), config.channels, 4, 2, 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.project(z).view(z.shape[0], self.base, 4, 4)  # (B, base*16) -> (B, base, 4, 4)
@@ -75,7 +72,7 @@ class Discriminator(nn.Module):
         cin = config.channels
         self.norms = nn.ModuleList()
         for level in range(levels - 1, -1, -1):  # S -> S/2 -> ... -> 4
-            cout = _channels(level, levels, config.width)
+            cout = level_channels(level, levels, config.width)
             self.downs.append(maybe_spectral_norm(nn.Conv2d(cin, cout, 4, stride=2, padding=1), sn))
             # without spectral norm, BatchNorm after every conv but the first: the DCGAN paper's recipe
             first = level == levels - 1
@@ -91,7 +88,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = x
         for down, norm in zip(self.downs, self.norms, strict=True):
-            h = F.leaky_relu(norm(down(h)), 0.2)
+            h = F.leaky_relu(norm(down(h)), LEAKY_SLOPE)
         h = h.flatten(1)  # (B, C', 4, 4) -> (B, C'*16)
         features = h
         if self.minibatch_std:
@@ -110,15 +107,18 @@ def parse_diffaugment(policy: str) -> str:
     return ",".join(diffaugment_ops(policy))
 
 
+INIT_STD = 0.02  # the DCGAN paper's N(0, 0.02) initialisation of every weight (BatchNorm scales around 1)
+
+
 def _dcgan_init(module: nn.Module) -> None:
     """The DCGAN paper's initialisation: conv weights N(0, 0.02), BatchNorm scales N(1, 0.02)."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
         weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
-        nn.init.normal_(weight, 0.0, 0.02)
+        nn.init.normal_(weight, 0.0, INIT_STD)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d) and module.affine:
-        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.normal_(module.weight, 1.0, INIT_STD)
         nn.init.zeros_(module.bias)
 
 

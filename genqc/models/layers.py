@@ -16,6 +16,15 @@ from torch import nn
 from genqc.errors import ConfigError
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 256
+#: the conv families double the channels per halving of the resolution up to this multiple of ``width``:
+#: 8x keeps a 256 px model's 4x4 layers at 8 * width channels instead of 64 * width
+MAX_WIDTH_MULTIPLIER = 8
+LEAKY_SLOPE = 0.2  # LeakyReLU slope of the DCGAN paper's discriminator, reused by the VAE encoder
+
+
+def level_channels(level: int, levels: int, width: int) -> int:
+    """Channels at ``level`` (0 = 4x4) of a net with ``levels`` resolutions: doubling towards 4x4, capped."""
+    return width * min(2 ** (levels - 1 - level), MAX_WIDTH_MULTIPLIER)
 
 
 def image_levels(image_size: int, family: str, *, min_size: int = MIN_IMAGE_SIZE) -> int:

@@ -19,16 +19,12 @@ from torch import nn
 
 from genqc.models.base import GenerativeModel
 from genqc.models.configs import VAEConfig
-from genqc.models.layers import check_labels, check_shape_fields, image_levels
+from genqc.models.layers import LEAKY_SLOPE, check_labels, check_shape_fields, image_levels, level_channels
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 LABEL_DIM = 16  # width of the label embedding; plenty for tens of classes
+LOGVAR_RANGE = (-30.0, 20.0)  # the posterior's log-variance clamp: keeps exp() finite early in training
 MIN_LOG_SCALE = -4.0  # Gaussian decoder's smallest log std (std ~0.018 on a [-1, 1] scale) keeps the NLL finite
-
-
-def _channels(level: int, levels: int, width: int) -> int:
-    """Channels at ``level`` (0 = 4x4): doubling towards low resolution, capped at 8x width."""
-    return width * min(2 ** (levels - 1 - level), 8)
 
 
 class VAENet(nn.Module):
@@ -42,8 +38,8 @@ class VAENet(nn.Module):
         self.embed = nn.Embedding(config.num_classes, LABEL_DIM) if config.num_classes else None
         downs, cin = [], config.channels
         for level in range(levels - 1, -1, -1):  # S -> S/2 -> ... -> 4
-            cout = _channels(level, levels, config.width)
-            downs += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            cout = level_channels(level, levels, config.width)
+            downs += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(LEAKY_SLOPE)]
             cin = cout
         self.encoder = nn.Sequential(*downs)
         self.base = cin
@@ -51,11 +47,11 @@ class VAENet(nn.Module):
         self.from_latent = nn.Linear(config.latent_dim + self.label_dim, self.base * 16)
         ups = []
         for level in range(1, levels + 1):  # 4 -> 8 -> ... -> S
-            cin, cout = _channels(level - 1, levels, config.width), _channels(level, levels, config.width)
+            cin, cout = level_channels(level - 1, levels, config.width), level_channels(level, levels, config.width)
             last = level == levels
             ups.append(nn.ConvTranspose2d(cin, config.channels if last else cout, 4, stride=2, padding=1))
             if not last:
-                ups.append(nn.LeakyReLU(0.2))
+                ups.append(nn.LeakyReLU(LEAKY_SLOPE))
         self.decoder = nn.Sequential(*ups)
         # Gaussian decoder: one learned log std per channel (unused for Bernoulli)
         self.log_scale = nn.Parameter(torch.zeros(config.channels))
@@ -67,7 +63,7 @@ class VAENet(nn.Module):
         """Posterior mean and log-variance, each (B, latent_dim)."""
         h = self.encoder(x).flatten(1)  # (B, C', 4, 4) -> (B, C'*16)
         mu, logvar = self.to_posterior(self._label(h, labels)).float().chunk(2, dim=1)
-        return mu, logvar.clamp(-30.0, 20.0)  # keeps exp() finite early in training
+        return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Decoder output (B, C, S, S): Bernoulli logits or Gaussian means, in [0, 1]-logit / [-1, 1] units."""

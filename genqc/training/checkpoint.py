@@ -144,10 +144,13 @@ _UNREADABLE = (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFErro
                AttributeError, KeyError, TypeError, IndexError)  # fmt: skip
 
 
+MAX_REASON = 200  # characters of an exception's first line quoted in a refusal: enough to name the problem
+
+
 def _first_line(exc: BaseException) -> str:
     """``Type: first line`` of an exception: torch's messages run to many lines and advise weights_only=False."""
     lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {lines[0][:MAX_REASON]}" if lines else type(exc).__name__
 
 
 def _why_unreadable(exc: BaseException) -> str:
