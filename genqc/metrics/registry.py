@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from genqc.metrics.checks import check_result
+
 if TYPE_CHECKING:
     from genqc.features.base import FeatureExtractor
 
@@ -150,11 +152,12 @@ Features = np.ndarray | Mapping[str, np.ndarray]
 
 
 def _check_features(name: str, array: np.ndarray) -> np.ndarray:
+    from genqc.metrics.checks import check_real_dtype
+
     array = np.asarray(array)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) matrix, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+    check_real_dtype(array.dtype, name)
     bad = ~np.isfinite(array)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
@@ -263,7 +266,12 @@ def compute(
     with ``cache_dir`` they go through the content-keyed feature cache
     (``real_hash``/``fake_hash`` may pass a table's data hash to skip hashing pixels).
     ``options`` holds per-metric knobs, e.g. ``{"kid": {"subset_size": 100}}``.
-    ``n_bootstrap > 0`` adds ``_ci_low``/``_ci_high``/``_se`` for headline outputs.
+    ``n_bootstrap > 0`` adds ``_ci_low``/``_ci_high``/``_se`` for headline outputs: the
+    bootstrap spread of each estimator at these sample sizes (see docs/metrics.md: not a
+    confidence interval for the population value of a size-biased metric such as FD).
+
+    Raises ValueError for complex or non-finite features and for any result (value or
+    interval end) that is not finite, naming the metric and the output.
     """
     specs = [get_metric(name) for name in dict.fromkeys(metrics)]
     options = {name: dict(values) for name, values in (options or {}).items()}
@@ -297,15 +305,16 @@ def compute(
         if layer not in fake_layers or (spec.uses_real and layer not in real_layers):
             raise ValueError(f"metric {spec.name!r} needs {layer!r} features, which were not given "
                              f"(have: {', '.join(sorted(fake_layers)) or 'none'})")  # fmt: skip
-        fake_x = _check_features(f"fake {layer} features", fake_layers[layer])
-        real_x = _check_features(f"real {layer} features", real_layers[layer]) if spec.uses_real else None
+        fake_x = _check_features(f"metric {spec.name!r}: fake {layer} features", fake_layers[layer])
+        real_x = (_check_features(f"metric {spec.name!r}: real {layer} features", real_layers[layer])
+                  if spec.uses_real else None)  # fmt: skip
         if real_x is not None and real_x.shape[1] != fake_x.shape[1]:
             raise ValueError(f"real and fake {layer} features differ in width: {real_x.shape[1]} vs "
                              f"{fake_x.shape[1]}; both must come from the same extractor and layer")  # fmt: skip
         knobs = {**spec.defaults, **options.get(spec.name, {})}
         if "seed" in spec.options:
             knobs.setdefault("seed", seed)
-        values = spec.fn(real_x, fake_x, **knobs)
+        values = check_result(spec.name, spec.fn(real_x, fake_x, **knobs))
         for output, (stem, suffix) in spec.outputs.items():
             results[metric_key(stem, space, suffix)] = float(values[output])
         if n_bootstrap > 0:
@@ -314,6 +323,7 @@ def compute(
             intervals = _intervals(spec, real_x, fake_x, knobs, values, n_resamples=n_bootstrap, level=ci_level,
                                    seed=seed)  # fmt: skip
             for output, ci in intervals.items():
+                check_result(spec.name, {f"{output} interval {end}": value for end, value in ci.items()})
                 stem, suffix = spec.outputs[output]
                 key = metric_key(stem, space, suffix)
                 results.update(with_ci(key, results[key], ci))
