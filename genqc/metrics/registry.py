@@ -17,7 +17,9 @@ preprocessing. The key scheme, used verbatim in ``reports/metrics.json``:
   key: ``fd_classifier_ci_low``.
 
 Stems: ``fd``, ``kid``, ``is``, ``precision``, ``recall``, ``density``,
-``coverage``. Keys are an interface (dashboards, gates): never rename them.
+``coverage``; ``fd_inf`` (FD extrapolated to infinitely many samples, see
+:mod:`genqc.metrics.fd_infinity`) is keyed ``fd_<space>_inf`` (``fid_inf``) with
+``fd_<space>_inf_ci_low`` etc. Keys are an interface (dashboards, gates): never rename them.
 """
 
 from __future__ import annotations
@@ -113,6 +115,12 @@ def _fd(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     return _call("fid", "fd_from_features")(real, fake)
 
 
+def _fd_inf(real: np.ndarray, fake: np.ndarray, *, fractions: tuple[float, ...] = (1.0, 0.75, 0.5), reps: int = 2,
+            seed: int = 0) -> dict[str, float]:  # fmt: skip
+    out = _call("fd_infinity", "fd_infinity")(real, fake, fractions=fractions, reps=reps, n_resamples=0, seed=seed)
+    return {"fd_inf": out["fd_inf"]}
+
+
 def _kid(real: np.ndarray, fake: np.ndarray, *, subset_size: int = 1000, subsets: int = 100,
          seed: int = 0) -> dict[str, float]:  # fmt: skip
     size = min(subset_size, len(real), len(fake))
@@ -131,6 +139,8 @@ def _prdc(real: np.ndarray, fake: np.ndarray, **options: Any) -> dict[str, float
 
 
 register_metric(MetricSpec("fd", _fd, "fd", {"fd": ("fd", "")}, ("fd",)))
+register_metric(MetricSpec("fd_inf", _fd_inf, "fd", {"fd_inf": ("fd", "_inf")}, ("fd_inf",),
+                           options=("fractions", "reps", "seed")))  # fmt: skip
 register_metric(MetricSpec("kid", _kid, "kid", {"kid_mean": ("kid", ""), "kid_std": ("kid", "_std")}, ("kid_mean",),
                            options=("subset_size", "subsets", "seed")))  # fmt: skip
 register_metric(MetricSpec("is", _is, "is", {"is_mean": ("is", ""), "is_std": ("is", "_std")}, ("is_mean",),
@@ -222,6 +232,12 @@ def _intervals(spec: MetricSpec, real: np.ndarray | None, fake: np.ndarray, opti
     if spec.name == "fd":  # the weighted-moments version: no resampled copies, same resamples and numbers
         return {"fd": fd_bootstrap_ci(real, fake, n_resamples=n_resamples, level=level, seed=seed,
                                       estimate=float(estimates["fd"]))}  # fmt: skip
+    if spec.name == "fd_inf":  # resamples repeat the whole extrapolation (see genqc.metrics.fd_infinity)
+        from genqc.metrics.bootstrap import CI_HIGH, CI_LOW, SE
+        from genqc.metrics.fd_infinity import fd_infinity
+
+        out = fd_infinity(real, fake, n_resamples=n_resamples, level=level, **options)
+        return {"fd_inf": {CI_LOW: out[CI_LOW], CI_HIGH: out[CI_HIGH], SE: out[SE]}}
     if real is None:  # a fake-only metric: the fake set stands in as "real" so the resamples stay paired
         shared = _SharedResamples(lambda _r, f: spec.fn(None, f, **options))
         real = fake

@@ -109,7 +109,7 @@ def test_bootstrap_adds_interval_keys_for_headline_outputs() -> None:
 
 def test_user_errors_are_named() -> None:
     real, fake = _features(10, 3, 0), _features(10, 3, 1)
-    with pytest.raises(ValueError, match=r"unknown metric 'lpips'; valid: fd, is, kid, prdc"):
+    with pytest.raises(ValueError, match=r"unknown metric 'lpips'; valid: fd, fd_inf, is, kid, prdc"):
         compute(["lpips"], real_features=real, fake_features=fake)
     with pytest.raises(ValueError, match="metric 'kid' has no option 'size'; options: subset_size, subsets, seed"):
         compute(["kid"], real_features=real, fake_features=fake, options={"kid": {"size": 3}})
