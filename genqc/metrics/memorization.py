@@ -11,6 +11,13 @@ neighbour in the training set, which held-out real images rarely are (on the sci
 digits, a held-out split scores a near-copy share of a few percent, tested) while copies
 and lightly perturbed copies score ~0. *Exact copies* are samples whose content hash
 appears among the training hashes (or, without hashes, whose distance is exactly 0).
+
+*Authenticity* (Alaa et al., "How Faithful is your Synthetic Data?", ICML 2022) is the share
+of samples with ``ratio > 1``: farther from their nearest training image than that image is
+from its own nearest training neighbour. Held-out real images score about 0.5-0.6 (it is
+read against the floor, the same number for test images); a memorising model scores
+near 0. Translated or cropped copies escape feature-space neighbours: see
+:mod:`genqc.metrics.copying` for the shift-robust check and the C_T test.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ NEAR_COPY_SHARE = "memorization_near_copy_share"
 EXACT_COPIES = "memorization_exact_copies"
 MEDIAN_RATIO = "memorization_median_ratio"
 MIN_RATIO = "memorization_min_ratio"
+AUTHENTICITY = "memorization_authenticity"
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -89,5 +97,6 @@ def memorization(
         EXACT_COPIES: float(exact.sum()),
         MEDIAN_RATIO: float(np.median(ratio)),
         MIN_RATIO: float(ratio.min()),
+        AUTHENTICITY: float((ratio > 1.0).mean()),
     }
     return MemorizationReport(summary, index_np, distance, ratio, exact)

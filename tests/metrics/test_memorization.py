@@ -48,3 +48,14 @@ def test_bad_input(digits):
         memorization(train, held_out, train_hashes=["a"] * len(train))
     with pytest.raises(ValueError, match="at least 2 training images"):
         memorization(train[:1], held_out)
+
+
+def test_authenticity_is_the_share_farther_than_the_training_neighbour(digits):
+    """Alaa et al. 2022: copies are never authentic; held-out images mostly are."""
+    from genqc.metrics.memorization import AUTHENTICITY
+
+    train, held_out = digits
+    held = memorization(train, held_out)
+    assert held.summary[AUTHENTICITY] == pytest.approx(float((held.ratio > 1.0).mean()))
+    assert held.summary[AUTHENTICITY] > 0.5
+    assert memorization(train, train[:40] + 0.01).summary[AUTHENTICITY] == 0.0
