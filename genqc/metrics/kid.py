@@ -13,8 +13,8 @@ Conventions (as StyleGAN, clean-fid and torch-fidelity):
 
 Accuracy for any input. The kernel is not translation invariant, and computed as written
 it is ill-conditioned away from the origin: with features of mean 1e3 the kernel values
-are ~1e18 and MMD² is the small difference of their sums (clean-fid's float32 loop is then
-73% off; at |x| ~ 1e7 float32 overflows to NaN). So each subset pair is centred by its
+are ~1e18 and MMD² is the small difference of their sums (a float32 loop, clean-fid's
+dtype, was 73% off on issue #16's data; at |x| ~ 1e7 float32 overflows to NaN). So each subset pair is centred by its
 pooled float64 mean ``c`` (``x = c + u``, ``y = c + v``) and the kernel expanded exactly::
 
     x·y/D + 1 = a + s,   a = 1 + |c|²/D,   s = p_i + q_j + r_ij,
@@ -23,15 +23,25 @@ pooled float64 mean ``c`` (``x = c + u``, ``y = c + v``) and the kernel expanded
 
 In MMD² (a signed mean over the three blocks whose weights sum to 0) the ``a³`` terms
 cancel exactly and the ``p``/``q`` parts of ``3a²s`` cancel exactly, leaving
-``3a²·MMD²_linear(u, v)`` (closed form from row sums, float64) plus the mean of
-``s²(3a + s)``, summed elementwise in float64. Only the Gram matrix ``U Vᵀ`` of the
-*centred* rows is a float32 product (``matmul_dtype="float32"``, the default: half the
-memory traffic and twice the BLAS speed of float64), and before it the rows are scaled by a
-power of two (exact) so that no magnitude can overflow or underflow float32. Relative
-error against an exact rational reference: ~1e-9 at mean 0, 1e3 and 1e7 and at scale 1e7
-(tested to 1e-6); ``matmul_dtype="float64"`` computes the Gram in float64 as well. A
-result that is not finite (|x| ~ 1e200: the kernel itself exceeds float64) is a
-ValueError, never a NaN in metrics.json.
+``3a²·MMD²_linear(u, v)`` (closed form from row sums, float64) plus the blocks' sums of
+``s²(3a + s)``. Those are expanded too: every term linear in ``r`` is a float64
+matrix-vector product of the centred rows, the ``p``/``q``-only terms are power sums, and
+only ``Σ r²`` (per row) and ``Σ r³`` need the Gram matrix ``U Vᵀ`` of the centred rows.
+
+Precision (``matmul_dtype``): ``"auto"`` (default) forms that Gram matrix in float32 (half
+the memory traffic, twice the BLAS speed of float64; the rows are first scaled by a power of
+two, exact, so no magnitude can overflow or underflow float32), estimates the float32
+error of each subset's MMD² from the kernel's slope and the entries' magnitudes, and redoes
+the subset in float64 when that estimate exceeds 1e-6 of the result (a MMD² near 0 at a
+large kernel scale). ``"float32"`` never redoes; ``"float64"`` is float64 throughout.
+Relative error of ``"auto"`` against an exact rational reference: below 1e-8 at mean 0,
+10, 1e3 and 1e7 and at scale 1e7 (tested to 1e-6); the float32 loop is 2x off at mean 1e3
+on bench/metrics.py's features. A result that is not finite (|x| ~ 1e200: the kernel itself
+exceeds float64) is a ValueError, never a NaN in metrics.json.
+
+Speed: three (m, D) x (D, m) products per subset, like the plain loop, plus O(m²)
+float32 elementwise passes and O(mD) float64 ones; bench/metrics.py measures it against
+clean-fid's float32 loop.
 """
 
 from __future__ import annotations
@@ -56,36 +66,83 @@ def kid_subset_indices(
     ]
 
 
-def _block_sum(gram: Any, factor: float, p: Any, q: Any, a: float, *, diagonal: bool) -> float:
-    """``Σ s²(3a + s)`` over a block, ``s = factor·gram + p_i + q_j`` in float64; no diagonal unless ``diagonal``.
+def _buffer(pool: dict[str, np.ndarray] | None, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
+    """A reusable NumPy work array (fresh megabyte arrays per subset cost page faults than the arithmetic)."""
+    if pool is None:
+        return None
+    found = pool.get(name)
+    if found is None or found.shape != shape or found.dtype != np.dtype(dtype):
+        found = pool[name] = np.empty(shape, dtype)
+    return found
 
-    ``gram`` is the (scaled) product ``U Vᵀ`` (float32 or float64); ``factor`` brings it
-    to ``u·v / D`` in float64; ``p``/``q`` are float64 per-row offsets.
+
+def _block_sum(
+    left: Any,
+    right: Any,
+    low: tuple[Any, Any],
+    factor: float,
+    p: Any,
+    q: Any,
+    a: float,
+    *,
+    diagonal: bool,
+    pool: dict[str, np.ndarray] | None = None,
+) -> float:
+    """``Σ_ij s²(3a + s)`` over one block, ``s_ij = g_ij + p_i + q_j`` with ``g = left·rightᵀ / D``.
+
+    Expanded so that only the terms quadratic and cubic in ``g`` need the (m, m) product:
+    every term linear in ``g`` is a float64 matrix-vector product of the centred rows
+    (``Σ_j g_ij = left_i · Σ right / D``, ``pᵀ g q = (leftᵀp)·(rightᵀq) / D``), and the
+    ``p``/``q``-only terms are power sums. The product ``low[0] @ low[1]ᵀ`` (float32 or
+    float64 rows pre-scaled by a power of two; ``factor`` brings it to ``u·v / D``) is
+    squared and cubed elementwise in its own dtype and summed in float64. Without the
+    diagonal unless ``diagonal`` (within-set blocks leave it out).
     """
-    if is_torch(gram):
+    m_rows, m_cols = left.shape[0], right.shape[0]
+    dim = left.shape[1]
+    torch_input = is_torch(left)
+    symmetric = low[0] is low[1]  # X·Xᵀ: BLAS's rank-k update gives an exactly symmetric product
+    if torch_input:
+        gram = low[0] @ low[1].T
+        square = gram * gram
+    else:
+        shape = (m_rows, m_cols)
+        gram = np.matmul(low[0], low[1].T, out=_buffer(pool, "gram", shape, low[0].dtype))
+        square = np.multiply(gram, gram, out=_buffer(pool, "square", shape, low[0].dtype))
+    if torch_input:
         import torch
 
-        s = gram.to(torch.float64)
-        s *= factor
-        s += p[:, None]
-        s += q[None, :]
-        t = s * s
-        s += 3.0 * a
-        t *= s
-        total = t.sum()
-        if not diagonal:
-            total = total - t.diagonal().sum()
-        return float(total)
-    s = gram.astype(np.float64)
-    s *= factor
-    s += p[:, None]
-    s += q[None, :]
-    t = s * s
-    s += 3.0 * a
-    t *= s
-    total = float(t.sum())
-    if not diagonal:
-        total -= float(np.trace(t))
+        f64 = torch.float64
+        row_sq = square.sum(dim=1, dtype=f64) * factor**2  # Σ_j g_ij²
+        col_sq = row_sq if symmetric else square.sum(dim=0, dtype=f64) * factor**2
+        square *= gram
+        cube = float(square.sum(dtype=f64)) * factor**3  # Σ g³
+        diag = torch.diagonal(gram).to(f64) * factor if not diagonal else None
+    else:
+        row_sq = square.sum(axis=1, dtype=np.float64) * factor**2
+        col_sq = row_sq if symmetric else square.sum(axis=0, dtype=np.float64) * factor**2
+        square *= gram
+        cube = float(square.sum(dtype=np.float64)) * factor**3
+        diag = np.diagonal(gram).astype(np.float64) * factor if not diagonal else None
+    del gram, square
+    rows = left @ right.sum(0) / dim  # Σ_j g_ij, float64
+    cols = right @ left.sum(0) / dim  # Σ_i g_ij
+    pgq = float((left.T @ p) @ (right.T @ q)) / dim  # pᵀ g q
+    sum_sq = float(row_sq.sum())  # Σ g²
+    sp, sq = float(p.sum()), float(q.sum())
+    sp2, sq2 = float((p * p).sum()), float((q * q).sum())
+    sp3, sq3 = float((p * p * p).sum()), float((q * q * q).sum())
+    # Σ (p_i + q_j)² and Σ (p_i + q_j)³ over the block, as power sums.
+    pp2 = m_cols * sp2 + 2.0 * sp * sq + m_rows * sq2
+    pp3 = m_cols * sp3 + 3.0 * sp2 * sq + 3.0 * sp * sq2 + m_rows * sq3
+    linear = float(p @ rows) + float(q @ cols)
+    s2 = sum_sq + 2.0 * linear + pp2
+    s3 = (cube + 3.0 * (float(p @ row_sq) + float(q @ col_sq))
+          + 3.0 * (float((p * p) @ rows) + 2.0 * pgq + float((q * q) @ cols)) + pp3)  # fmt: skip
+    total = 3.0 * a * s2 + s3
+    if diag is not None:  # within-set block: the diagonal (i = j) leaves the unbiased estimator
+        d = diag + p + q
+        total -= float((d * d * (3.0 * a + d)).sum())
     return total
 
 
@@ -97,16 +154,20 @@ _F32_ERROR = 16.0 * 2.0**-24
 _F32_TOLERANCE = 1e-6
 
 
-def _subset_mmd(x: Any, y: Any, matmul_dtype: str) -> float:
+def _subset_mmd(x: Any, y: Any, matmul_dtype: str, pool: dict[str, np.ndarray] | None = None) -> float:
     """Unbiased MMD² of two (m, D) float64 subsets (see the module docstring for the expansion).
 
     ``"auto"`` multiplies in float32 and redoes the subset in float64 when the float32
     error estimate is not negligible against the result (a MMD² near 0 at a large kernel scale).
+    NumPy subsets are centred in place (they are the caller's work arrays).
     """
     m, dim = x.shape
     torch_input = is_torch(x)
     center = (x.sum(0) + y.sum(0)) / (2 * m)
-    u, v = x - center, y - center
+    if torch_input:
+        u, v = x - center, y - center
+    else:
+        u, v = np.subtract(x, center, out=x), np.subtract(y, center, out=y)
     a = 1.0 + float(center @ center) / dim
     p, q = (u @ center) / dim, (v @ center) / dim
     # Linear-kernel MMD² of the centred rows (the 3a²s term; p and q cancel), from row sums in float64.
@@ -127,10 +188,11 @@ def _subset_mmd(x: Any, y: Any, matmul_dtype: str) -> float:
             dtype = torch.float32 if low == "float32" else torch.float64
             u_low, v_low = (u * scale).to(dtype), (v * scale).to(dtype)
         else:
-            u_low, v_low = (u * scale).astype(low), (v * scale).astype(low)
-        kxx = _block_sum(u_low @ u_low.T, back, p, p, a, diagonal=False)
-        kyy = _block_sum(v_low @ v_low.T, back, q, q, a, diagonal=False)
-        kxy = _block_sum(u_low @ v_low.T, back, p, q, a, diagonal=True)
+            u_low = np.multiply(u, scale, out=_buffer(pool, "u_low", u.shape, low), casting="same_kind")
+            v_low = np.multiply(v, scale, out=_buffer(pool, "v_low", v.shape, low), casting="same_kind")
+        kxx = _block_sum(u, u, (u_low, u_low), back, p, p, a, diagonal=False, pool=pool)
+        kyy = _block_sum(v, v, (v_low, v_low), back, q, q, a, diagonal=False, pool=pool)
+        kxy = _block_sum(u, v, (u_low, v_low), back, p, q, a, diagonal=True, pool=pool)
         return 3.0 * a * a * linear + (kxx + kyy) / (m * (m - 1)) - 2.0 * kxy / (m * m)
 
     if matmul_dtype == "float64":
@@ -182,18 +244,24 @@ def kid_from_features(
         real = torch.as_tensor(real, device=device)
         fake = torch.as_tensor(fake, device=device)
 
-        def take(x: Any, idx: np.ndarray) -> Any:
+        def take(x: Any, idx: np.ndarray, role: str) -> Any:
             return x[torch.from_numpy(idx).to(device)].to(torch.float64)
+
+        pool = None
     else:
         real, fake = np.asarray(real), np.asarray(fake)
+        pool: dict[str, np.ndarray] | None = {}
 
-        def take(x: Any, idx: np.ndarray) -> Any:
-            return x[idx].astype(np.float64)
+        def take(x: np.ndarray, idx: np.ndarray, role: str) -> np.ndarray:
+            rows = np.take(x, idx, axis=0, out=_buffer(pool, role + "_rows", (len(idx), x.shape[1]), x.dtype))
+            out = _buffer(pool, role, rows.shape, np.float64)
+            out[...] = rows
+            return out
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         estimates = np.array(
             [
-                _subset_mmd(take(real, ri), take(fake, fi), matmul_dtype)
+                _subset_mmd(take(real, ri, "real"), take(fake, fi, "fake"), matmul_dtype, pool)
                 for ri, fi in kid_subset_indices(n_real, n_fake, subset_size=subset_size, subsets=subsets, seed=seed)
             ]
         )
