@@ -77,12 +77,13 @@ def _buffer(pool: dict[str, np.ndarray] | None, name: str, shape: tuple[int, ...
 
 
 def _block_sum(
-    left: Any,
-    right: Any,
     low: tuple[Any, Any],
     factor: float,
     p: Any,
     q: Any,
+    rows: Any,
+    cols: Any,
+    pgq: float,
     a: float,
     *,
     diagonal: bool,
@@ -91,16 +92,15 @@ def _block_sum(
     """``Σ_ij s²(3a + s)`` over one block, ``s_ij = g_ij + p_i + q_j`` with ``g = left·rightᵀ / D``.
 
     Expanded so that only the terms quadratic and cubic in ``g`` need the (m, m) product:
-    every term linear in ``g`` is a float64 matrix-vector product of the centred rows
-    (``Σ_j g_ij = left_i · Σ right / D``, ``pᵀ g q = (leftᵀp)·(rightᵀq) / D``), and the
-    ``p``/``q``-only terms are power sums. The product ``low[0] @ low[1]ᵀ`` (float32 or
+    every term linear in ``g`` comes in as float64 matrix-vector products of the centred rows
+    (``rows_i = Σ_j g_ij = left_i · Σ right / D``, ``cols``, ``pgq = pᵀ g q = (leftᵀp)·(rightᵀq) / D``),
+    and the ``p``/``q``-only terms are power sums. The product ``low[0] @ low[1]ᵀ`` (float32 or
     float64 rows pre-scaled by a power of two; ``factor`` brings it to ``u·v / D``) is
     squared and cubed elementwise in its own dtype and summed in float64. Without the
     diagonal unless ``diagonal`` (within-set blocks leave it out).
     """
-    m_rows, m_cols = left.shape[0], right.shape[0]
-    dim = left.shape[1]
-    torch_input = is_torch(left)
+    m_rows, m_cols = low[0].shape[0], low[1].shape[0]
+    torch_input = is_torch(low[0])
     symmetric = low[0] is low[1]  # X·Xᵀ: BLAS's rank-k update gives an exactly symmetric product
     if torch_input:
         gram = low[0] @ low[1].T
@@ -125,9 +125,6 @@ def _block_sum(
         cube = float(square.sum(dtype=np.float64)) * factor**3
         diag = np.diagonal(gram).astype(np.float64) * factor if not diagonal else None
     del gram, square
-    rows = left @ right.sum(0) / dim  # Σ_j g_ij, float64
-    cols = right @ left.sum(0) / dim  # Σ_i g_ij
-    pgq = float((left.T @ p) @ (right.T @ q)) / dim  # pᵀ g q
     sum_sq = float(row_sq.sum())  # Σ g²
     sp, sq = float(p.sum()), float(q.sum())
     sp2, sq2 = float((p * p).sum()), float((q * q).sum())
@@ -172,12 +169,18 @@ def _subset_mmd(x: Any, y: Any, matmul_dtype: str, pool: dict[str, np.ndarray] |
     p, q = (u @ center) / dim, (v @ center) / dim
     # Linear-kernel MMD² of the centred rows (the 3a²s term; p and q cancel), from row sums in float64.
     su, sv = u.sum(0), v.sum(0)
-    uu, vv = float((u * u).sum()), float((v * v).sum())
+    if torch_input:
+        uu, vv = float((u * u).sum()), float((v * v).sum())
+    else:
+        uu, vv = float(np.einsum("ij,ij->", u, u)), float(np.einsum("ij,ij->", v, v))
     linear = ((float(su @ su) - uu) + (float(sv @ sv) - vv)) / (m * (m - 1) * dim) - 2.0 * float(su @ sv) / (
         m * m * dim
     )
     # Power-of-two scale (exact) so a float32 product can neither overflow nor underflow.
-    top = max(float(abs(u).max()), float(abs(v).max()))
+    top = max(float(u.max()), -float(u.min()), float(v.max()), -float(v.min()))
+    # Terms linear in the Gram matrix, as float64 matrix-vector products (see _block_sum).
+    u_su, u_sv, v_su, v_sv = (u @ su) / dim, (u @ sv) / dim, (v @ su) / dim, (v @ sv) / dim
+    up, vq = u.T @ p, v.T @ q
     scale = 2.0 ** -np.floor(np.log2(top)) if top > 0 else 1.0
     back = 1.0 / (scale * scale * dim)  # products are u·v scale²; the kernel wants u·v / D
 
@@ -190,9 +193,9 @@ def _subset_mmd(x: Any, y: Any, matmul_dtype: str, pool: dict[str, np.ndarray] |
         else:
             u_low = np.multiply(u, scale, out=_buffer(pool, "u_low", u.shape, low), casting="same_kind")
             v_low = np.multiply(v, scale, out=_buffer(pool, "v_low", v.shape, low), casting="same_kind")
-        kxx = _block_sum(u, u, (u_low, u_low), back, p, p, a, diagonal=False, pool=pool)
-        kyy = _block_sum(v, v, (v_low, v_low), back, q, q, a, diagonal=False, pool=pool)
-        kxy = _block_sum(u, v, (u_low, v_low), back, p, q, a, diagonal=True, pool=pool)
+        kxx = _block_sum((u_low, u_low), back, p, p, u_su, u_su, float(up @ up) / dim, a, diagonal=False, pool=pool)
+        kyy = _block_sum((v_low, v_low), back, q, q, v_sv, v_sv, float(vq @ vq) / dim, a, diagonal=False, pool=pool)
+        kxy = _block_sum((u_low, v_low), back, p, q, u_sv, v_su, float(up @ vq) / dim, a, diagonal=True, pool=pool)
         return 3.0 * a * a * linear + (kxx + kyy) / (m * (m - 1)) - 2.0 * kxy / (m * m)
 
     if matmul_dtype == "float64":

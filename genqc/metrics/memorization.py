@@ -14,7 +14,7 @@ appears among the training hashes (or, without hashes, whose distance is exactly
 
 *Authenticity* (Alaa et al., "How Faithful is your Synthetic Data?", ICML 2022) is the share
 of samples with ``ratio > 1``: farther from their nearest training image than that image is
-from its own nearest training neighbour. Held-out real images score about 0.5-0.6 (it is
+from its own nearest training neighbour. Held-out real images score about 0.5-0.7 (it is
 read against the floor, the same number for test images); a memorising model scores
 near 0. Translated or cropped copies escape feature-space neighbours: see
 :mod:`genqc.metrics.copying` for the shift-robust check and the C_T test.
