@@ -242,3 +242,9 @@ def test_extreme_magnitudes_give_the_results_of_the_same_features_near_one(magni
     assert prdc(real * magnitude, fake * magnitude) == expected
     scores = realism_score(real * magnitude, fake * magnitude)
     np.testing.assert_allclose(scores, realism_score(real, fake), rtol=1e-6)
+
+
+def test_complex_features_are_refused():
+    x = np.random.default_rng(9).standard_normal((20, 3))
+    with pytest.raises(ValueError, match="PRDC: real features are complex"):
+        prdc(x + 1j, x)
