@@ -100,7 +100,12 @@ def bootstrap_ci(
 
 
 def fd_bootstrap_ci(
-    real: Any, fake: Any, *, n_resamples: int = 100, level: float = 0.95, seed: int = 0,
+    real: Any,
+    fake: Any,
+    *,
+    n_resamples: int = 100,
+    level: float = 0.95,
+    seed: int = 0,
     estimate: float | None = None,
 ) -> dict[str, float]:
     """Bootstrap CI of the Fréchet distance, recomputing both Gaussians per resample.

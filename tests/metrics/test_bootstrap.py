@@ -33,8 +33,12 @@ def test_fd_fast_path_equals_the_generic_one():
 
 def test_with_ci_makes_flat_keys():
     out = with_ci("fd_classifier", 3.0, {"low": 2.0, "high": 4.0, "se": 0.5})
-    assert out == {"fd_classifier": 3.0, "fd_classifier_ci_low": 2.0, "fd_classifier_ci_high": 4.0,
-                   "fd_classifier_se": 0.5}
+    assert out == {
+        "fd_classifier": 3.0,
+        "fd_classifier_ci_low": 2.0,
+        "fd_classifier_ci_high": 4.0,
+        "fd_classifier_se": 0.5,
+    }
 
 
 def test_bad_input():

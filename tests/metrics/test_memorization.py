@@ -36,8 +36,9 @@ def test_copies_and_noisy_copies_are_near_copies(digits):
 
 def test_hashes_define_exact_copies(digits):
     train, held_out = digits
-    report = memorization(train[:100], held_out[:3], train_hashes=[f"h{i}" for i in range(100)],
-                          sample_hashes=["h5", "x", "h7"])
+    report = memorization(
+        train[:100], held_out[:3], train_hashes=[f"h{i}" for i in range(100)], sample_hashes=["h5", "x", "h7"]
+    )
     assert report.summary[EXACT_COPIES] == 2.0
     assert report.exact_copy.tolist() == [True, False, True]
 
