@@ -11,8 +11,11 @@ Run: ``python -m bench.metrics [--quick]`` (full size takes minutes on 2 cores).
 - Precision/recall/density/coverage on 10,000 vs 10,000 x 2,048 against the ``prdc``
   package (k = 5 for all four, as prdc computes one k per call); then 50,000 vs 50,000
   in a subprocess to measure peak memory (ru_maxrss, features included).
-- KID on 50,000 x 2,048 (100 subsets of 1,000) against a NumPy float64 loop as clean-fid
-  and StyleGAN write it, on the same subsets.
+- KID on 50,000 x 2,048 (100 subsets of 1,000) against clean-fid's ``kernel_distance`` loop
+  in its own dtype (float32: the features come out of the network in float32 and the loop
+  keeps them so), on the same subsets, interleaved, best of ``repeats``. Accuracy of both
+  against the same loop in float64 (the reference), on the benchmark features and on the
+  same features moved to mean 1e3 (where float32 products are 73% off, issue #16).
 
 Synthetic features: ReLU of a low-rank correlated Gaussian plus noise (non-negative and
 correlated like CNN pool features); the fake set is shifted and rescaled slightly.
@@ -71,13 +74,18 @@ def pytorch_fid_path(real: np.ndarray, fake: np.ndarray, eps: float = 1e-6) -> f
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
 
 
-def numpy_kid(real: np.ndarray, fake: np.ndarray, subsets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    """clean-fid / StyleGAN's unbiased MMD² loop in float64, on given subsets."""
+def numpy_kid(
+    real: np.ndarray, fake: np.ndarray, subsets: list[tuple[np.ndarray, np.ndarray]], dtype: type = np.float64
+) -> tuple[float, float]:
+    """clean-fid / StyleGAN's unbiased MMD² loop (clean-fid's ``kernel_distance``), in ``dtype``, on given subsets.
+
+    clean-fid runs it on the network's float32 features as they are (``dtype=np.float32``).
+    """
     n = real.shape[1]
     values = []
     for ri, fi in subsets:
         m = len(ri)
-        x, y = fake[fi].astype(np.float64), real[ri].astype(np.float64)
+        x, y = fake[fi].astype(dtype), real[ri].astype(dtype)
         a = (x @ x.T / n + 1) ** 3 + (y @ y.T / n + 1) ** 3
         b = (x @ y.T / n + 1) ** 3
         values.append(((a.sum() - np.diag(a).sum()) / (m - 1) - b.sum() * 2 / m) / m)
@@ -196,23 +204,42 @@ def bench_prdc_memory(n: int, d: int) -> dict[str, Any]:
     return result
 
 
-def bench_kid(n: int, d: int, subsets: int, subset_size: int) -> dict[str, Any]:
-    from genqc.metrics import KID_MEAN, KID_STD, kid_from_features
+def bench_kid(n: int, d: int, subsets: int, subset_size: int, repeats: int = 3) -> dict[str, Any]:
+    from genqc.metrics import KID_MEAN, kid_from_features
     from genqc.metrics.kid import kid_subset_indices
 
     real, fake = synthetic_features(n, d, seed=6), synthetic_features(n, d, seed=7, fake=True)
     idx = kid_subset_indices(n, n, subset_size=subset_size, subsets=subsets, seed=0)
-    t_peer, (peer_mean, peer_std) = timed(lambda: numpy_kid(real, fake, idx))
-    t_ours, ours = timed(lambda: kid_from_features(real, fake, subset_size=subset_size, subsets=subsets, seed=0))
-    return {
-        "size": f"{n} x {d}, {subsets} subsets of {subset_size}",
-        "numpy_float64_s": t_peer,
-        "genqc_s": t_ours,
-        "speedup": t_peer / t_ours,
-        "numpy_value": [peer_mean, peer_std],
-        "genqc_value": [ours[KID_MEAN], ours[KID_STD]],
-        "rel_diff_mean": abs(ours[KID_MEAN] - peer_mean) / abs(peer_mean),
+    runs = {
+        "cleanfid_float32": lambda: numpy_kid(real, fake, idx, np.float32)[0],
+        "genqc": lambda: kid_from_features(real, fake, subset_size=subset_size, subsets=subsets, seed=0)[KID_MEAN],
     }
+    times, values = race(runs, repeats)
+    reference = numpy_kid(real, fake, idx, np.float64)[0]
+    # Accuracy where float32 products break: the same features 1e3 from the origin (a few subsets suffice).
+    few = idx[: min(5, subsets)]
+    offset_real, offset_fake = real + np.float32(1e3), fake + np.float32(1e3)
+    offset_reference = numpy_kid(offset_real, offset_fake, few, np.float64)[0]
+    offset = {
+        "cleanfid_float32": numpy_kid(offset_real, offset_fake, few, np.float32)[0],
+        "genqc": kid_from_features(offset_real, offset_fake, subset_size=subset_size, subsets=len(few), seed=0)[
+            KID_MEAN
+        ],
+    }
+    out: dict[str, Any] = {
+        "size": f"{n} x {d} float32 features, {subsets} subsets of {subset_size}",
+        "repeats": repeats,
+        "timing": "best, interleaved",
+        "float64_reference_value": reference,
+        "offset_1e3_reference_value": offset_reference,
+    }
+    for name in runs:
+        out[f"{name}_s"] = times[name]
+        out[f"{name}_value"] = values[name]
+        out[f"{name}_rel_error"] = abs(values[name] - reference) / abs(reference)
+        out[f"{name}_offset_1e3_rel_error"] = abs(offset[name] - offset_reference) / abs(offset_reference)
+    out["speedup_vs_cleanfid_float32"] = times["cleanfid_float32"] / times["genqc"]
+    return out
 
 
 SECTIONS = ("fd", "kid", "prdc", "prdc_memory")
@@ -220,7 +247,7 @@ SECTIONS = ("fd", "kid", "prdc", "prdc_memory")
 
 def run(quick: bool, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
     if quick:
-        sizes = {"fd": (5000, 512), "prdc": (2000, 512), "prdc_mem": (10_000, 512), "kid": (5000, 512, 20, 500)}
+        sizes = {"fd": (5000, 512), "prdc": (2000, 512), "prdc_mem": (10_000, 512), "kid": (5000, 512, 20, 500, 2)}
     else:
         sizes = {
             "fd": (50_000, 2048),

@@ -8,6 +8,8 @@ package is cheap: torch is imported only inside the functions that use it.
 
 from genqc.metrics.bootstrap import bootstrap_ci, fd_bootstrap_ci, with_ci
 from genqc.metrics.checks import MetricWarning, NumericalWarning, SingularCovarianceWarning, SubsetSizeWarning
+from genqc.metrics.copying import data_copying_ct, shifted_copies
+from genqc.metrics.fd_infinity import FD_INF, fd_infinity
 from genqc.metrics.fid import FD, fd_from_features, features_to_stats, frechet_distance, frechet_distance_details
 from genqc.metrics.inception_score import IS_MEAN, IS_STD, inception_score
 from genqc.metrics.kid import KID_MEAN, KID_STD, kid_from_features
@@ -23,6 +25,7 @@ __all__ = [
     "COVERAGE",
     "DENSITY",
     "FD",
+    "FD_INF",
     "IS_MEAN",
     "IS_STD",
     "KID_MEAN",
@@ -36,8 +39,10 @@ __all__ = [
     "SubsetSizeWarning",
     "bootstrap_ci",
     "compute",
+    "data_copying_ct",
     "fd_bootstrap_ci",
     "fd_from_features",
+    "fd_infinity",
     "features_to_stats",
     "frechet_distance",
     "frechet_distance_details",
@@ -48,6 +53,7 @@ __all__ = [
     "prdc",
     "realism_score",
     "reconstruction_metrics",
+    "shifted_copies",
     "spectral_distance",
     "with_ci",
 ]

@@ -45,14 +45,16 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def check_features(x: Any, name: str, *, min_rows: int = 1, noun: str = "features") -> np.ndarray | Any:
+def check_features(
+    x: Any, name: str, *, min_rows: int = 1, noun: str = "features", metric: str = ""
+) -> np.ndarray | Any:
     """Validate a (N, D) feature matrix; return it unchanged (array or tensor).
 
     Raises ValueError naming ``name`` for a wrong rank, too few rows, or NaN/Inf values,
     because any of those silently poisons every statistic computed afterwards.
     """
     shape = tuple(x.shape)
-    what = f"{name} {noun}".strip()
+    what = f"{metric + ': ' if metric else ''}{name} {noun}".strip()
     if len(shape) != 2:
         raise ValueError(f"{what} must be a 2-D (samples, dims) matrix; got shape {shape}")
     if shape[0] == 0:
@@ -64,20 +66,64 @@ def check_features(x: Any, name: str, *, min_rows: int = 1, noun: str = "feature
     if is_torch(x):
         import torch
 
+        if x.is_complex():
+            raise ValueError(f"{what} are complex ({x.dtype}); metrics need real-valued features "
+                             "(an imaginary part would be silently dropped)")  # fmt: skip
         finite = bool(torch.isfinite(x).all())
     else:
-        if not np.issubdtype(np.asarray(x).dtype, np.number):
-            raise ValueError(f"{what} must be numeric; got dtype {np.asarray(x).dtype}")
+        check_real_dtype(np.asarray(x).dtype, what)
         finite = bool(np.isfinite(x).all())
     if not finite:
         raise ValueError(f"{what} contain NaN or Inf values; check the feature extractor's input")
     return x
 
 
-def check_pair(real: Any, fake: Any, *, min_rows: int = 1) -> None:
-    """Validate two feature matrices and that they live in the same feature space."""
-    check_features(real, "real", min_rows=min_rows)
-    check_features(fake, "fake", min_rows=min_rows)
+def check_real_dtype(dtype: np.dtype, what: str) -> None:
+    """Refuse non-numeric and complex dtypes: casting complex to float drops the imaginary part silently."""
+    if np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(f"{what} are complex ({dtype}); metrics need real-valued features "
+                         "(an imaginary part would be silently dropped)")  # fmt: skip
+    if not np.issubdtype(dtype, np.number) or dtype == np.bool_:
+        raise ValueError(f"{what} must be numeric; got dtype {dtype}")
+
+
+def check_result(metric: str, values: dict[str, float]) -> dict[str, float]:
+    """Return ``values`` when every one is a finite float; else ValueError naming the metric and the output.
+
+    A NaN or Inf that reaches metrics.json becomes ``null`` and a gate reading it sees
+    nothing; an error names what to fix instead.
+    """
+    for output, value in values.items():
+        if isinstance(value, complex) or np.iscomplexobj(value):
+            raise ValueError(f"metric {metric!r}: output {output!r} is complex ({value}); the inputs were not "
+                             "real-valued features")  # fmt: skip
+        if not np.isfinite(float(value)):
+            raise ValueError(f"metric {metric!r}: output {output!r} is not finite ({value}); the features' "
+                             "magnitudes overflow its float64 arithmetic (rescale them) or the inputs are "
+                             "degenerate")  # fmt: skip
+    return values
+
+
+def power_of_two_scale(*arrays: Any, target: float = 1.0) -> float:
+    """A power of two ``s`` such that ``max |x| * s`` is about ``target`` (1.0 when every value is 0).
+
+    Multiplying by a power of two is exact in floating point, so scale-free metrics
+    (nearest-neighbour decisions, distance ratios) can bring features of any magnitude
+    (|x| ~ 1e200 overflows a squared distance; 1e-200 underflows it) into range
+    without changing a single decision.
+    """
+    top = 0.0
+    for x in arrays:
+        top = max(top, float(x.abs().max()) if is_torch(x) else float(np.max(np.abs(x))))
+    if top == 0.0 or not np.isfinite(top):
+        return 1.0
+    return float(2.0 ** (np.round(np.log2(target)) - np.floor(np.log2(top))))
+
+
+def check_pair(real: Any, fake: Any, *, min_rows: int = 1, metric: str = "") -> None:
+    """Validate two feature matrices and that they live in the same feature space (``metric`` prefixes errors)."""
+    check_features(real, "real", min_rows=min_rows, metric=metric)
+    check_features(fake, "fake", min_rows=min_rows, metric=metric)
     if real.shape[1] != fake.shape[1]:
         raise ValueError(
             f"real and fake features have different dimensions ({real.shape[1]} vs {fake.shape[1]}); "

@@ -31,6 +31,7 @@ from genqc.metrics.checks import (
     NumericalWarning,
     SingularCovarianceWarning,
     check_pair,
+    check_result,
     warn,
 )
 from genqc.metrics.stats import RunningStats
@@ -40,6 +41,9 @@ FD = "fd"
 # Negative eigenvalues of a PSD product larger than this (relative to the largest)
 # are more than round-off: the inputs were not valid covariances.
 _CLAMP_WARN_RELATIVE = 1e-6
+# A covariance is refused when it is asymmetric, or has an eigenvalue below zero, by more than this share of
+# its largest entry / eigenvalue: float32 accumulation leaves ~1e-7, a hand-made or corrupt matrix far more.
+COVARIANCE_TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class FrechetDetails:
 
 
 def _check_stats(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> tuple[np.ndarray, ...]:
+    for label, a in (("first mean", mu1), ("first covariance", sigma1), ("second mean", mu2),
+                     ("second covariance", sigma2)):  # fmt: skip
+        if np.iscomplexobj(a) or (hasattr(a, "is_complex") and a.is_complex()):
+            raise ValueError(f"FD: the {label} is complex; statistics must be real-valued")
     arrays = [np.asarray(a, dtype=np.float64) for a in (mu1, sigma1, mu2, sigma2)]
     mu1, sigma1, mu2, sigma2 = arrays
     for name, mu, sigma in (("first", mu1, sigma1), ("second", mu2, sigma2)):
@@ -67,13 +75,40 @@ def _check_stats(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> tuple[np.ndarr
             raise ValueError(f"{name} mean or covariance contains NaN or Inf values")
     if mu1.shape != mu2.shape:
         raise ValueError(f"the two statistics have different dimensions ({mu1.shape[0]} vs {mu2.shape[0]})")
-    # Symmetrise: covariances read from files or summed in float32 are off by round-off.
-    return mu1, _symmetric(sigma1), mu2, _symmetric(sigma2)
+    # Symmetrise: covariances read from files or summed in float32 are off by round-off (and no more).
+    sigma1, sigma2 = _symmetric(sigma1, "first"), _symmetric(sigma2, "second")
+    for name, sigma in (("first", sigma1), ("second", sigma2)):
+        _check_psd(sigma, name)
+    return mu1, sigma1, mu2, sigma2
 
 
-def _symmetric(sigma: np.ndarray) -> np.ndarray:
-    """``(S + Sᵀ) / 2``, without the copies when S is already exactly symmetric (the usual case)."""
-    return sigma if np.array_equal(sigma, sigma.T) else (sigma + sigma.T) / 2
+def _check_psd(sigma: np.ndarray, name: str) -> None:
+    """ValueError when ``sigma`` has an eigenvalue below ``-COVARIANCE_TOLERANCE x`` its largest.
+
+    A Cholesky factorisation (n³/3 flops) proves a positive-definite matrix valid; only
+    the others (singular or invalid) pay for the eigenvalues.
+    """
+    if _cholesky(sigma) is not None:
+        return
+    eig = np.linalg.eigvalsh(sigma)
+    top = float(np.abs(eig).max())
+    if eig[0] < -COVARIANCE_TOLERANCE * top:
+        raise ValueError(f"FD: the {name} covariance is not positive semi-definite (eigenvalue {eig[0]:.4g}, "
+                         f"largest {top:.4g}); it is not a covariance matrix: recompute it")  # fmt: skip
+
+
+def _symmetric(sigma: np.ndarray, name: str = "") -> np.ndarray:
+    """``(S + Sᵀ) / 2``, without the copies when S is already exactly symmetric (the usual case).
+
+    An asymmetry beyond ``COVARIANCE_TOLERANCE`` of the largest entry is not round-off: ValueError.
+    """
+    if np.array_equal(sigma, sigma.T):
+        return sigma
+    gap, top = float(np.abs(sigma - sigma.T).max()), float(np.abs(sigma).max())
+    if gap > COVARIANCE_TOLERANCE * top:
+        raise ValueError(f"FD: the {name} covariance is not symmetric (|S - Sᵀ| up to {gap:.4g}, largest entry "
+                         f"{top:.4g}); it is not a covariance matrix")  # fmt: skip
+    return (sigma + sigma.T) / 2
 
 
 def _is_diagonal(sigma: np.ndarray) -> bool:
@@ -147,8 +182,11 @@ def _details(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.nd
 
 
 def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
-    """Fréchet distance ``|mu1-mu2|² + tr(S1 + S2 - 2 sqrt(S1 S2))`` as a float64 Python float."""
-    return frechet_distance_details(mu1, sigma1, mu2, sigma2).value
+    """Fréchet distance ``|mu1-mu2|² + tr(S1 + S2 - 2 sqrt(S1 S2))`` as a float64 Python float.
+
+    ValueError for complex, NaN/Inf, asymmetric or non-PSD statistics and for a non-finite result.
+    """
+    return check_result("fd", {FD: frechet_distance_details(mu1, sigma1, mu2, sigma2).value})[FD]
 
 
 def fd_from_centred_rows(diff: np.ndarray, a: np.ndarray, n1: float, b: np.ndarray, n2: float) -> float:
@@ -170,7 +208,11 @@ def fd_from_centred_rows(diff: np.ndarray, a: np.ndarray, n1: float, b: np.ndarr
 
 
 def features_to_stats(
-    features: Any, *, name: str = "features", chunk_size: int = 8192, matmul_dtype: str = "auto",
+    features: Any,
+    *,
+    name: str = "features",
+    chunk_size: int = 8192,
+    matmul_dtype: str = "auto",
     check: bool = True,
 ) -> RunningStats:
     """Float64 mean and unbiased covariance of a (N, D) matrix, ``chunk_size`` rows at a time.
@@ -190,9 +232,7 @@ def features_to_stats(
     return stats.update(features, chunk_size=chunk_size) if check else stats._update_checked(features, chunk_size)
 
 
-def fd_from_features(
-    real: Any, fake: Any, *, chunk_size: int = 8192, matmul_dtype: str = "auto"
-) -> dict[str, float]:
+def fd_from_features(real: Any, fake: Any, *, chunk_size: int = 8192, matmul_dtype: str = "auto") -> dict[str, float]:
     """``{"fd": d²}`` between the Gaussians fitted to two (N, D) feature matrices.
 
     The covariance products follow the features' precision (``matmul_dtype="auto"``, see
@@ -200,7 +240,7 @@ def fd_from_features(
     in float64 (2x faster on CPU); ``"float64"`` forces float64 products. The bench
     reports both routes' agreement with scipy's ``sqrtm`` formula.
     """
-    check_pair(real, fake, min_rows=2)
+    check_pair(real, fake, min_rows=2, metric="FD")
     n_real, n_fake, dim = real.shape[0], fake.shape[0], real.shape[1]
     if max(n_real, n_fake) < dim:  # fewer samples than dimensions: the (n1, n2) route is exact and cheaper
         from genqc.metrics.checks import to_numpy
@@ -211,9 +251,16 @@ def fd_from_features(
                  f"samples (several times {dim} for a stable estimate)", SingularCovarianceWarning)  # fmt: skip
         x, y = to_numpy(real).astype(np.float64), to_numpy(fake).astype(np.float64)
         x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
-        return {FD: fd_from_centred_rows(x_mean - y_mean, x - x_mean, n_real, y - y_mean, n_fake)}
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = fd_from_centred_rows(x_mean - y_mean, x - x_mean, n_real, y - y_mean, n_fake)
+        return check_result("fd", {FD: value})
     options = {"chunk_size": chunk_size, "matmul_dtype": matmul_dtype, "check": False}  # check_pair did
-    real_stats = features_to_stats(real, name="real", **options)
-    fake_stats = features_to_stats(fake, name="fake", **options)
-    # Our own statistics are finite, float64 and symmetric by construction: skip the re-checks (~0.2 s at D=2048).
-    return {FD: _details(real_stats.mean, real_stats.cov, fake_stats.mean, fake_stats.cov).value}
+    with np.errstate(over="ignore", invalid="ignore"):
+        real_stats = features_to_stats(real, name="real", **options)
+        fake_stats = features_to_stats(fake, name="fake", **options)
+        stats = (real_stats.mean, real_stats.cov, fake_stats.mean, fake_stats.cov)
+    if not all(np.isfinite(a).all() for a in stats):
+        raise ValueError("metric 'fd': the features' mean or covariance overflows float64 (|x| too large); "
+                         "rescale the features")  # fmt: skip
+    # Our own statistics are float64, symmetric and PSD by construction: skip the re-checks (~0.2 s at D=2048).
+    return check_result("fd", {FD: _details(*stats).value})

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.special import log_softmax, rel_entr
 
-from genqc.metrics.checks import check_features, to_numpy
+from genqc.metrics.checks import check_features, check_result, to_numpy
 
 IS_MEAN, IS_STD = "is_mean", "is_std"
 
@@ -32,7 +32,7 @@ def inception_score(
     """``{"is_mean", "is_std"}`` of (N, classes) logits (``from_logits=True``) or probabilities."""
     if splits < 1:
         raise ValueError(f"splits must be >= 1; got {splits}")
-    check_features(logits_or_probs, "logits" if from_logits else "probabilities", min_rows=splits, noun="")
+    check_features(logits_or_probs, "logits" if from_logits else "probabilities", min_rows=splits, noun="", metric="IS")
     x = to_numpy(logits_or_probs).astype(np.float64)
     if from_logits:
         probs = np.exp(log_softmax(x, axis=1))
@@ -49,4 +49,4 @@ def inception_score(
         marginal = part.mean(axis=0, keepdims=True)
         kl = rel_entr(part, marginal).sum(axis=1).mean()
         scores.append(np.exp(kl))
-    return {IS_MEAN: float(np.mean(scores)), IS_STD: float(np.std(scores))}
+    return check_result("is", {IS_MEAN: float(np.mean(scores)), IS_STD: float(np.std(scores))})

@@ -11,6 +11,13 @@ neighbour in the training set, which held-out real images rarely are (on the sci
 digits, a held-out split scores a near-copy share of a few percent, tested) while copies
 and lightly perturbed copies score ~0. *Exact copies* are samples whose content hash
 appears among the training hashes (or, without hashes, whose distance is exactly 0).
+
+*Authenticity* (Alaa et al., "How Faithful is your Synthetic Data?", ICML 2022) is the share
+of samples with ``ratio > 1``: farther from their nearest training image than that image is
+from its own nearest training neighbour. Held-out real images score about 0.5-0.7 (it is
+read against the floor, the same number for test images); a memorising model scores
+near 0. Translated or cropped copies escape feature-space neighbours: see
+:mod:`genqc.metrics.copying` for the shift-robust check and the C_T test.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ NEAR_COPY_SHARE = "memorization_near_copy_share"
 EXACT_COPIES = "memorization_exact_copies"
 MEDIAN_RATIO = "memorization_median_ratio"
 MIN_RATIO = "memorization_min_ratio"
+AUTHENTICITY = "memorization_authenticity"
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -51,9 +59,9 @@ def memorization(
     chunk_size: int | None = None,
 ) -> MemorizationReport:
     """Nearest-training-image ratios, near-copy share and exact copies (see module docstring)."""
-    from genqc.metrics.neighbors import as_tensor, column_mean, kth_sq_distances, pick_device, prepare
+    from genqc.metrics.neighbors import as_tensor, column_mean, in_range, kth_sq_distances, pick_device, prepare
 
-    check_pair(train_features, sample_features)
+    check_pair(train_features, sample_features, metric="memorization")
     if train_features.shape[0] < 2:
         raise ValueError("memorization needs at least 2 training images (the scale is their neighbour distance)")
     if threshold <= 0:
@@ -66,13 +74,16 @@ def memorization(
         raise ValueError(f"{len(train_hashes)} train hashes for {train_features.shape[0]} training images")
     dev = pick_device(train_features, sample_features)
     train_t, sample_t = as_tensor(train_features, dev), as_tensor(sample_features, dev)
+    unit = float(max(train_t.abs().max(), sample_t.abs().max()))
+    train_t, sample_t = in_range(train_t, sample_t)  # extreme magnitudes: scaled by a power of two (exact)
+    unit = unit / float(max(train_t.abs().max(), sample_t.abs().max())) if unit else 1.0  # undoes the scale
     center = column_mean(train_t)
     train, samples = prepare(train_t, center), prepare(sample_t, center)
     own, _ = kth_sq_distances(train, train, (2,), chunk_size=chunk_size)  # rank 1 is the image itself
     near, index = kth_sq_distances(samples, train, (1,), chunk_size=chunk_size)
-    distance = near[1].sqrt().cpu().numpy()
+    distance = near[1].sqrt().cpu().numpy() * unit
     index_np = index.cpu().numpy()
-    scale = own[2].sqrt().cpu().numpy()[index_np]
+    scale = own[2].sqrt().cpu().numpy()[index_np] * unit
     with np.errstate(divide="ignore", invalid="ignore"):
         # A training image with a duplicate has scale 0: any sample on it is a copy (ratio 0).
         ratio = np.where(distance == 0, 0.0, distance / np.where(scale == 0, np.inf, scale))
@@ -86,5 +97,6 @@ def memorization(
         EXACT_COPIES: float(exact.sum()),
         MEDIAN_RATIO: float(np.median(ratio)),
         MIN_RATIO: float(ratio.min()),
+        AUTHENTICITY: float((ratio > 1.0).mean()),
     }
     return MemorizationReport(summary, index_np, distance, ratio, exact)

@@ -4,9 +4,15 @@ Sample labels are the predictions of the domain classifier; real labels are the
 dataset's. Conventions:
 
 - ``class_tv``: total variation ``0.5 * sum |p_real - p_sample|`` (0 = same, 1 = disjoint).
-- ``class_kl``: ``KL(p_real || p_sample)`` in nats, with the sample histogram smoothed by
-  adding 0.5 to every class count (Jeffreys prior) so a missing mode gives a large but
-  finite value instead of infinity.
+- ``class_kl``: ``KL(p_real || p_sample) = Σ_c p_real(c) log(p_real(c) / p_sample(c))`` in
+  nats: the *real* (train-label) histogram is the reference distribution and the samples'
+  predicted-class histogram the approximation. This direction weighs a class by its real
+  share, so a missing or starved mode costs ``p_real(c) log(p_real(c) / p_sample(c))``, large,
+  while an over-produced class costs little; the reverse, KL(samples || real), would barely
+  notice a missing class. The sample histogram is smoothed by adding 0.5 to every class
+  count (Jeffreys prior) so a missing mode gives a large but finite value instead of
+  infinity. (It is a different number from the validate stage's label KL, which compares
+  the observed train labels with the *expected* shares.)
 - a mode (class present in the real data) is *covered* when at least ``min_count``
   samples (default 1) are predicted as it.
 """

@@ -92,6 +92,27 @@ def _numpy_rows(x: Any, start: int, stop: int) -> np.ndarray:
     return rows.double().numpy() if rows.dtype == torch.bfloat16 else rows.numpy()
 
 
+# Magnitudes whose squared distances float32 screening and float64 decisions hold without overflow or
+# underflow: sets whose largest |x| lies outside are scaled by a power of two first (see in_range).
+_SAFE_MAGNITUDE = (2.0**-30, 2.0**30)
+
+
+def in_range(*tensors: Any) -> tuple[Any, ...]:
+    """The tensors, multiplied together by one power of two when their largest |x| is outside a safe range.
+
+    Scaling by a power of two is exact, and every neighbour decision is scale-free, so the
+    results are unchanged; without it |x| ~ 1e200 gives infinite squared distances (and
+    every comparison false) and |x| ~ 1e-200 gives zeros (and every comparison a tie).
+    """
+    from genqc.metrics.checks import power_of_two_scale
+
+    top = max(float(t.abs().max()) for t in tensors)
+    if top == 0.0 or _SAFE_MAGNITUDE[0] <= top <= _SAFE_MAGNITUDE[1]:
+        return tensors
+    scale = power_of_two_scale(*tensors)
+    return tuple(t * scale for t in tensors)
+
+
 def column_mean(x: Any, chunk: int = 8192) -> Any:
     import torch
 

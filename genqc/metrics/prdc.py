@@ -10,6 +10,10 @@ Conventions:
   balls, as the ``prdc`` package). With ``"<"`` and the same k, results are identical to
   ``prdc.compute_prdc`` on float64 features (tested). The two differ only on exact ties
   (duplicates, quantised features).
+- Every output is a ratio or a count of neighbour decisions, so it does not change when
+  all features are multiplied by one number; features of extreme magnitude (|x| ~ 1e200,
+  whose squared distances overflow; 1e-200, which underflow) are first scaled by a power of
+  two (exact), so they give the same results as the same features near 1.
 - Distances are exact float64 decisions over float32 screening, in tiles of
   ``chunk_size`` rows (see :mod:`genqc.metrics.neighbors`); the N×M matrix is never held.
   CUDA tensors are processed on their device.
@@ -35,6 +39,7 @@ from genqc.metrics.neighbors import (
     count_below,
     exact_sq_pairs,
     fill_tile,
+    in_range,
     kth_sq_bounds,
     kth_sq_distances,
     padded,
@@ -254,7 +259,7 @@ def prdc(
     device: str | None = None,
 ) -> dict[str, float]:
     """``{"precision", "recall", "density", "coverage"}`` of fake against real features."""
-    check_pair(real, fake)
+    check_pair(real, fake, metric="PRDC")
     if inclusion not in INCLUSIONS:
         raise ValueError(f"inclusion must be '<=' (StyleGAN, torch-fidelity) or '<' (prdc); got {inclusion!r}")
     _check_k("k_prc", k_prc, real, fake)
@@ -262,7 +267,7 @@ def prdc(
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
     dev = pick_device(real, fake, device=device)
-    real_t, fake_t = as_tensor(real, dev), as_tensor(fake, dev)
+    real_t, fake_t = in_range(as_tensor(real, dev), as_tensor(fake, dev))
     center = column_mean(real_t)
     r, f = prepare(real_t, center), prepare(fake_t, center)
     real_radii = _Radii(r, kth_sq_bounds(r, r, (k_prc + 1, k_dc + 1), chunk_size=chunk_size), chunk_size)
@@ -289,10 +294,10 @@ def realism_score(
     """
     import torch
 
-    check_pair(real, fake)
+    check_pair(real, fake, metric="PRDC")
     _check_k("k", k, real, real)
     dev = pick_device(real, fake, device=device)
-    real_t, fake_t = as_tensor(real, dev), as_tensor(fake, dev)
+    real_t, fake_t = in_range(as_tensor(real, dev), as_tensor(fake, dev))
     center = column_mean(real_t)
     r = prepare(real_t, center)
     # Float32 radii are plenty for a score (no threshold decision rests on them).

@@ -17,7 +17,9 @@ preprocessing. The key scheme, used verbatim in ``reports/metrics.json``:
   key: ``fd_classifier_ci_low``.
 
 Stems: ``fd``, ``kid``, ``is``, ``precision``, ``recall``, ``density``,
-``coverage``. Keys are an interface (dashboards, gates): never rename them.
+``coverage``; ``fd_inf`` (FD extrapolated to infinitely many samples, see
+:mod:`genqc.metrics.fd_infinity`) is keyed ``fd_<space>_inf`` (``fid_inf``) with
+``fd_<space>_inf_ci_low`` etc. Keys are an interface (dashboards, gates): never rename them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from genqc.metrics.checks import check_result
 
 if TYPE_CHECKING:
     from genqc.features.base import FeatureExtractor
@@ -111,6 +115,12 @@ def _fd(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     return _call("fid", "fd_from_features")(real, fake)
 
 
+def _fd_inf(real: np.ndarray, fake: np.ndarray, *, fractions: tuple[float, ...] = (1.0, 0.75, 0.5), reps: int = 2,
+            seed: int = 0) -> dict[str, float]:  # fmt: skip
+    out = _call("fd_infinity", "fd_infinity")(real, fake, fractions=fractions, reps=reps, n_resamples=0, seed=seed)
+    return {"fd_inf": out["fd_inf"]}
+
+
 def _kid(real: np.ndarray, fake: np.ndarray, *, subset_size: int = 1000, subsets: int = 100,
          seed: int = 0) -> dict[str, float]:  # fmt: skip
     size = min(subset_size, len(real), len(fake))
@@ -129,6 +139,8 @@ def _prdc(real: np.ndarray, fake: np.ndarray, **options: Any) -> dict[str, float
 
 
 register_metric(MetricSpec("fd", _fd, "fd", {"fd": ("fd", "")}, ("fd",)))
+register_metric(MetricSpec("fd_inf", _fd_inf, "fd", {"fd_inf": ("fd", "_inf")}, ("fd_inf",),
+                           options=("fractions", "reps", "seed")))  # fmt: skip
 register_metric(MetricSpec("kid", _kid, "kid", {"kid_mean": ("kid", ""), "kid_std": ("kid", "_std")}, ("kid_mean",),
                            options=("subset_size", "subsets", "seed")))  # fmt: skip
 register_metric(MetricSpec("is", _is, "is", {"is_mean": ("is", ""), "is_std": ("is", "_std")}, ("is_mean",),
@@ -150,11 +162,12 @@ Features = np.ndarray | Mapping[str, np.ndarray]
 
 
 def _check_features(name: str, array: np.ndarray) -> np.ndarray:
+    from genqc.metrics.checks import check_real_dtype
+
     array = np.asarray(array)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) matrix, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+    check_real_dtype(array.dtype, name)
     bad = ~np.isfinite(array)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
@@ -219,6 +232,12 @@ def _intervals(spec: MetricSpec, real: np.ndarray | None, fake: np.ndarray, opti
     if spec.name == "fd":  # the weighted-moments version: no resampled copies, same resamples and numbers
         return {"fd": fd_bootstrap_ci(real, fake, n_resamples=n_resamples, level=level, seed=seed,
                                       estimate=float(estimates["fd"]))}  # fmt: skip
+    if spec.name == "fd_inf":  # resamples repeat the whole extrapolation (see genqc.metrics.fd_infinity)
+        from genqc.metrics.bootstrap import CI_HIGH, CI_LOW, SE
+        from genqc.metrics.fd_infinity import fd_infinity
+
+        out = fd_infinity(real, fake, n_resamples=n_resamples, level=level, **options)
+        return {"fd_inf": {CI_LOW: out[CI_LOW], CI_HIGH: out[CI_HIGH], SE: out[SE]}}
     if real is None:  # a fake-only metric: the fake set stands in as "real" so the resamples stay paired
         shared = _SharedResamples(lambda _r, f: spec.fn(None, f, **options))
         real = fake
@@ -263,7 +282,12 @@ def compute(
     with ``cache_dir`` they go through the content-keyed feature cache
     (``real_hash``/``fake_hash`` may pass a table's data hash to skip hashing pixels).
     ``options`` holds per-metric knobs, e.g. ``{"kid": {"subset_size": 100}}``.
-    ``n_bootstrap > 0`` adds ``_ci_low``/``_ci_high``/``_se`` for headline outputs.
+    ``n_bootstrap > 0`` adds ``_ci_low``/``_ci_high``/``_se`` for headline outputs: the
+    bootstrap spread of each estimator at these sample sizes (see docs/metrics.md: not a
+    confidence interval for the population value of a size-biased metric such as FD).
+
+    Raises ValueError for complex or non-finite features and for any result (value or
+    interval end) that is not finite, naming the metric and the output.
     """
     specs = [get_metric(name) for name in dict.fromkeys(metrics)]
     options = {name: dict(values) for name, values in (options or {}).items()}
@@ -297,15 +321,16 @@ def compute(
         if layer not in fake_layers or (spec.uses_real and layer not in real_layers):
             raise ValueError(f"metric {spec.name!r} needs {layer!r} features, which were not given "
                              f"(have: {', '.join(sorted(fake_layers)) or 'none'})")  # fmt: skip
-        fake_x = _check_features(f"fake {layer} features", fake_layers[layer])
-        real_x = _check_features(f"real {layer} features", real_layers[layer]) if spec.uses_real else None
+        fake_x = _check_features(f"metric {spec.name!r}: fake {layer} features", fake_layers[layer])
+        real_x = (_check_features(f"metric {spec.name!r}: real {layer} features", real_layers[layer])
+                  if spec.uses_real else None)  # fmt: skip
         if real_x is not None and real_x.shape[1] != fake_x.shape[1]:
             raise ValueError(f"real and fake {layer} features differ in width: {real_x.shape[1]} vs "
                              f"{fake_x.shape[1]}; both must come from the same extractor and layer")  # fmt: skip
         knobs = {**spec.defaults, **options.get(spec.name, {})}
         if "seed" in spec.options:
             knobs.setdefault("seed", seed)
-        values = spec.fn(real_x, fake_x, **knobs)
+        values = check_result(spec.name, spec.fn(real_x, fake_x, **knobs))
         for output, (stem, suffix) in spec.outputs.items():
             results[metric_key(stem, space, suffix)] = float(values[output])
         if n_bootstrap > 0:
@@ -314,6 +339,7 @@ def compute(
             intervals = _intervals(spec, real_x, fake_x, knobs, values, n_resamples=n_bootstrap, level=ci_level,
                                    seed=seed)  # fmt: skip
             for output, ci in intervals.items():
+                check_result(spec.name, {f"{output} interval {end}": value for end, value in ci.items()})
                 stem, suffix = spec.outputs[output]
                 key = metric_key(stem, space, suffix)
                 results.update(with_ci(key, results[key], ci))

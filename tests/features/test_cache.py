@@ -1,7 +1,8 @@
-"""The feature cache: content keys, hits and misses, atomic files, corrupt entries."""
+"""The feature cache: content keys (pixels, code, weights), verified entries, planted and stale files, atomic files."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +11,40 @@ import torch
 
 from genqc.data.table import images_to_table
 from genqc.features import build_extractor
-from genqc.features.cache import FeatureCache, data_hash, extract_cached, hash_from_content_hashes
+from genqc.features.cache import (
+    PROBE_ROWS,
+    FeatureCache,
+    cache_key,
+    code_sha256,
+    data_hash,
+    extract_cached,
+    hash_from_content_hashes,
+    weights_sha256,
+)
 
 
 class CountingExtractor:
-    """Wraps an extractor and counts network passes, so a hit is seen as 'no extraction'."""
+    """Wraps an extractor and counts full network passes, so a hit is seen as 'no extraction'.
+
+    A hit still re-extracts a few probe rows to verify the entry; ``probe_calls`` counts those.
+    """
 
     def __init__(self, inner) -> None:
-        self.inner, self.calls = inner, 0
+        self.inner, self.calls, self.probe_calls = inner, 0, 0
         self.name, self.identity = inner.name, inner.identity
 
     def extract(self, images, **kwargs):
-        self.calls += 1
+        if len(images) <= PROBE_ROWS:
+            self.probe_calls += 1
+        else:
+            self.calls += 1
         return self.inner.extract(images, **kwargs)
+
+    def modules(self):  # the cache hashes the code and live weights of what it wraps
+        return self.inner.modules()
+
+    def state_dict(self):
+        return self.inner.state_dict()
 
 
 @pytest.fixture
@@ -43,10 +65,11 @@ def test_hit_after_miss_returns_the_same_features(extractor: CountingExtractor, 
     first = extract_cached(extractor, _images(), layers=["pool", "logits"], cache=cache)
     second = extract_cached(extractor, _images(), layers=["pool", "logits"], cache=cache)
     assert extractor.calls == 1 and (cache.misses, cache.hits) == (2, 2)
+    assert extractor.probe_calls == 1  # one small pass verified both layers' entries
     for layer in ("pool", "logits"):
         np.testing.assert_array_equal(first[layer], second[layer])
     files = sorted(p.name for p in (tmp_path / "classifier").iterdir())
-    assert len(files) == 2 and all(name.endswith(".npy") for name in files)  # no leftover temporary files
+    assert len(files) == 2 and all(name.endswith(".npz") for name in files)  # no leftover temporary files
 
 
 def test_changed_pixel_or_weights_is_a_miss(extractor: CountingExtractor, tmp_path: Path) -> None:
@@ -87,5 +110,90 @@ def test_corrupt_entry_is_recomputed(extractor: CountingExtractor, tmp_path: Pat
     (entry,) = (tmp_path / "classifier").iterdir()
     entry.write_bytes(b"truncated")
     out = extract_cached(extractor, _images(), layers=["pool"], cache=cache)
-    assert extractor.calls == 2 and out["pool"].shape == (5, 16)
-    assert np.load(entry).shape == (5, 16)  # rewritten
+    assert extractor.calls == 2 and out["pool"].shape == (5, 16) and cache.rejected == 1
+    with np.load(entry) as archive:
+        assert archive["features"].shape == (5, 16)  # rewritten
+
+
+@pytest.fixture(scope="module")
+def digits_and_noise() -> tuple[np.ndarray, np.ndarray]:
+    """200 real 8x8 digits (uint8, sklearn) and 200 images of uniform noise."""
+    from sklearn.datasets import load_digits
+
+    digits = np.rint(load_digits().images[:200] * 255.0 / 16.0).astype(np.uint8)[..., None]  # (200, 8, 8, 1)
+    noise = np.random.default_rng(0).integers(0, 256, digits.shape, dtype=np.uint8)
+    return digits, noise
+
+
+def test_planted_entry_is_recomputed_with_a_warning(extractor, digits_and_noise, tmp_path, caplog) -> None:
+    """Features of real digits filed under the noise images' key (meta forged too) must never describe the noise."""
+    digits, noise = digits_and_noise
+    cache = FeatureCache(tmp_path)
+    extract_cached(extractor, digits, layers=["pool"], cache=cache)
+    (real_entry,) = (tmp_path / "classifier").iterdir()
+    noise_hash = data_hash(noise)
+    key = cache_key(noise_hash, extractor.identity, "pool", code=code_sha256(extractor),
+                    weights=weights_sha256(extractor))  # fmt: skip
+    with np.load(real_entry) as archive:
+        planted, meta = archive["features"], json.loads(str(archive["meta"]))
+    cache.save("classifier", key, planted, {**meta, "data": noise_hash})  # everything right but the features
+    with caplog.at_level("WARNING", logger="genqc.features.cache"):
+        out = extract_cached(extractor, noise, layers=["pool"], cache=cache)
+    assert "differ from those images' features" in caplog.text and cache.rejected == 1
+    expected = extractor.inner.extract(noise, layers=["pool"])["pool"]
+    np.testing.assert_allclose(out["pool"], expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(out["pool"] - planted).max() > 0.3 * np.abs(expected).max()  # the planted matrix was different
+    again = extract_cached(extractor, noise, layers=["pool"], cache=cache)  # the rewritten entry now verifies
+    np.testing.assert_array_equal(again["pool"], out["pool"])
+    assert cache.rejected == 1
+
+
+def test_weights_changed_in_memory_are_a_new_key(extractor, tmp_path) -> None:
+    """The identity string still names the weights it was built with; the live state_dict is what counts."""
+    cache = FeatureCache(tmp_path)
+    before = extract_cached(extractor, _images(), layers=["pool"], cache=cache)
+    identity = extractor.identity
+    with torch.no_grad():
+        for parameter in extractor.inner.net.parameters():
+            parameter.mul_(1.5)
+    after = extract_cached(extractor, _images(), layers=["pool"], cache=cache)
+    assert extractor.identity == identity and extractor.calls == 2 and cache.hits == 0
+    assert not np.allclose(before["pool"], after["pool"])
+
+
+STALE_MODULE = """
+import torch
+from genqc.features.classifier import ClassifierFeatures
+
+
+class EditedFeatures(ClassifierFeatures):
+    def forward_layers(self, x):
+        pool = self.net.features(x) * {factor}
+        return {{"pool": pool, "logits": self.net.head(pool)}}
+"""
+
+
+def test_code_edited_without_a_new_identity_is_a_new_key(tmp_path, monkeypatch) -> None:
+    """Stale features of old code are never reused when the extractor's source changes and its identity does not."""
+    import importlib
+    import sys
+
+    from genqc.models.classifier import Classifier, ClassifierConfig
+
+    torch.manual_seed(0)
+    model = Classifier(ClassifierConfig(num_classes=3, channels=1, image_size=8, width=4))
+    source = tmp_path / "edited_extractor.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cache = FeatureCache(tmp_path / "cache")
+    results, identities = [], []
+    for factor in (1.0, 2.0):
+        source.write_text(STALE_MODULE.format(factor=factor))
+        sys.modules.pop("edited_extractor", None)
+        importlib.invalidate_caches()
+        module = importlib.import_module("edited_extractor")
+        net = module.EditedFeatures(model=model)
+        identities.append(net.identity)
+        results.append(extract_cached(net, _images(), layers=["pool"], cache=cache)["pool"])
+    sys.modules.pop("edited_extractor", None)
+    assert identities[0] == identities[1] and cache.hits == 0 and cache.misses == 2
+    np.testing.assert_allclose(results[1], 2.0 * results[0], rtol=1e-5)

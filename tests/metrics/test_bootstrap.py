@@ -33,8 +33,12 @@ def test_fd_fast_path_equals_the_generic_one():
 
 def test_with_ci_makes_flat_keys():
     out = with_ci("fd_classifier", 3.0, {"low": 2.0, "high": 4.0, "se": 0.5})
-    assert out == {"fd_classifier": 3.0, "fd_classifier_ci_low": 2.0, "fd_classifier_ci_high": 4.0,
-                   "fd_classifier_se": 0.5}
+    assert out == {
+        "fd_classifier": 3.0,
+        "fd_classifier_ci_low": 2.0,
+        "fd_classifier_ci_high": 4.0,
+        "fd_classifier_se": 0.5,
+    }
 
 
 def test_bad_input():
@@ -66,3 +70,27 @@ def test_bounded_metrics_keep_their_interval_inside_the_range() -> None:
     real, fake = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
     ci = bootstrap_ci(lambda r, f: float(np.mean(f[:, 0] > -3.0)), real, fake, n_resamples=20, bounds=(0.0, 1.0))
     assert 0.0 <= ci["low"] <= ci["high"] <= 1.0
+
+
+def test_a_95_percent_interval_spans_the_central_95_percent_of_the_resamples() -> None:
+    """Kills the '95% that is really 90%' mutant: the interval ends are the 2.5% and 97.5% quantiles' offsets."""
+    from genqc.metrics.bootstrap import centred_interval
+
+    values = np.linspace(0.0, 1.0, 10_001)  # median 0.5; q_0.025 = 0.025, q_0.975 = 0.975
+    ci = centred_interval(values, 10.0, level=0.95)
+    assert ci["low"] == pytest.approx(10.0 - 0.475, abs=1e-9)
+    assert ci["high"] == pytest.approx(10.0 + 0.475, abs=1e-9)
+    narrower = centred_interval(values, 10.0, level=0.90)
+    assert narrower["high"] - narrower["low"] == pytest.approx(0.90, abs=1e-9)
+
+
+def test_compute_passes_its_level_to_every_interval() -> None:
+    from genqc.metrics import compute
+
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(80, 3)), rng.normal(size=(80, 3)) + 0.3
+    out = compute(["fd"], real_features=real, fake_features=fake, n_bootstrap=50, ci_level=0.95, seed=2)
+    direct = fd_bootstrap_ci(real, fake, n_resamples=50, level=0.95, seed=2)
+    assert (out["fd_features_ci_low"], out["fd_features_ci_high"]) == pytest.approx((direct["low"], direct["high"]))
+    at_90 = fd_bootstrap_ci(real, fake, n_resamples=50, level=0.90, seed=2)
+    assert out["fd_features_ci_high"] - out["fd_features_ci_low"] > at_90["high"] - at_90["low"]

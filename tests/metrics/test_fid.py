@@ -47,7 +47,9 @@ def test_float32_and_torch_inputs_give_the_same_float64_result():
     rng = np.random.default_rng(1)
     real, fake = features(rng, 300, 32).astype(np.float32), features(rng, 300, 32, 0.2).astype(np.float32)
     ref = sqrtm_reference(
-        real.astype(np.float64).mean(0), np.cov(real, rowvar=False), fake.astype(np.float64).mean(0),
+        real.astype(np.float64).mean(0),
+        np.cov(real, rowvar=False),
+        fake.astype(np.float64).mean(0),
         np.cov(fake, rowvar=False),
     )
     assert fd_from_features(real, fake)[FD] == pytest.approx(ref, rel=1e-6)
@@ -96,8 +98,9 @@ def test_singular_covariance_warns_with_the_needed_count_and_stays_finite():
     with pytest.warns(SingularCovarianceWarning) as record:
         value = fd_from_features(real, fake)[FD]
     messages = [str(w.message) for w in record]
-    assert any("real features have 20 samples for 50 dimensions" in m and "use at least 51 samples" in m
-               for m in messages)
+    assert any(
+        "real features have 20 samples for 50 dimensions" in m and "use at least 51 samples" in m for m in messages
+    )
     assert any("fake features have 30 samples for 50 dimensions" in m for m in messages)
     assert np.isfinite(value) and value > 0
     details = frechet_distance_details(real.mean(0), np.cov(real.T), fake.mean(0), np.cov(fake.T))
@@ -224,3 +227,35 @@ def test_slightly_asymmetric_covariances_are_symmetrised() -> None:
 def test_unknown_product_precision_is_refused() -> None:
     with pytest.raises(ValueError, match="matmul_dtype must be one of auto, float32, float64"):
         RunningStats(matmul_dtype="float16")
+
+
+def test_invalid_covariances_are_refused_naming_the_cause() -> None:
+    """A negative eigenvalue or a real asymmetry is not round-off: FD must not quietly clamp it away."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((40, 4))
+    valid = np.cov(a, rowvar=False)
+    negative = (
+        valid
+        - 2.0 * np.linalg.eigvalsh(valid)[0] * np.eye(4)
+        - 1.5 * np.linalg.eigvalsh(valid)[-1] * np.outer(np.eye(4)[0], np.eye(4)[0])
+    )
+    assert np.linalg.eigvalsh(negative)[0] < 0
+    with pytest.raises(ValueError, match="FD: the second covariance is not positive semi-definite"):
+        frechet_distance(np.zeros(4), valid, np.zeros(4), negative)
+    skewed = valid.copy()
+    skewed[0, 1] += 0.1
+    with pytest.raises(ValueError, match="FD: the first covariance is not symmetric"):
+        frechet_distance(np.zeros(4), skewed, np.zeros(4), valid)
+    with pytest.raises(ValueError, match="FD: the first mean is complex"):
+        frechet_distance(np.zeros(4) + 1j, valid, np.zeros(4), valid)
+    singular = np.outer(a[0], a[0])  # rank 1, PSD: still accepted (eigenvalues 0 up to round-off)
+    assert np.isfinite(frechet_distance(np.zeros(4), singular, np.zeros(4), valid))
+
+
+def test_complex_or_overflowing_features_are_errors_not_numbers() -> None:
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    with pytest.raises(ValueError, match="FD: real features are complex"):
+        fd_from_features(x + 1j, y)
+    with pytest.raises(ValueError, match=r"metric 'fd'.*overflows float64"):
+        fd_from_features(x * 1e200, y * 1e200)

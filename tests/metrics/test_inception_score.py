@@ -52,3 +52,8 @@ def test_class_sorted_predictions_still_score_high() -> None:
     logits = np.repeat(np.eye(10) * 20.0, 100, axis=0)  # 1000 confident predictions, sorted by class
     assert inception_score(logits)["is_mean"] == pytest.approx(10.0, rel=0.05)
     assert inception_score(logits, shuffle=False)["is_mean"] == pytest.approx(1.0, rel=1e-3)
+
+
+def test_complex_logits_are_refused() -> None:
+    with pytest.raises(ValueError, match="IS: logits are complex"):
+        inception_score(np.ones((20, 3)) + 1j)

@@ -36,8 +36,9 @@ def test_copies_and_noisy_copies_are_near_copies(digits):
 
 def test_hashes_define_exact_copies(digits):
     train, held_out = digits
-    report = memorization(train[:100], held_out[:3], train_hashes=[f"h{i}" for i in range(100)],
-                          sample_hashes=["h5", "x", "h7"])
+    report = memorization(
+        train[:100], held_out[:3], train_hashes=[f"h{i}" for i in range(100)], sample_hashes=["h5", "x", "h7"]
+    )
     assert report.summary[EXACT_COPIES] == 2.0
     assert report.exact_copy.tolist() == [True, False, True]
 
@@ -48,3 +49,14 @@ def test_bad_input(digits):
         memorization(train, held_out, train_hashes=["a"] * len(train))
     with pytest.raises(ValueError, match="at least 2 training images"):
         memorization(train[:1], held_out)
+
+
+def test_authenticity_is_the_share_farther_than_the_training_neighbour(digits):
+    """Alaa et al. 2022: copies are never authentic; held-out images mostly are."""
+    from genqc.metrics.memorization import AUTHENTICITY
+
+    train, held_out = digits
+    held = memorization(train, held_out)
+    assert held.summary[AUTHENTICITY] == pytest.approx(float((held.ratio > 1.0).mean()))
+    assert held.summary[AUTHENTICITY] > 0.5
+    assert memorization(train, train[:40] + 0.01).summary[AUTHENTICITY] == 0.0

@@ -32,3 +32,15 @@ def test_bad_input():
         mode_coverage(np.array([0.5]), np.array([0]))
     with pytest.raises(ValueError, match="num_classes=2"):
         mode_coverage(np.array([3]), np.array([0]), num_classes=2)
+
+
+def test_class_kl_is_kl_of_real_against_samples_in_nats():
+    """Pins the direction (a swapped KL(samples || real) fails) and the 0.5 smoothing of the sample counts."""
+    real = np.array([0] * 50 + [1] * 50)  # p_real = (0.5, 0.5)
+    samples = np.array([0] * 90 + [1] * 10)  # smoothed p_sample = (90.5, 10.5) / 101
+    p_sample = np.array([90.5, 10.5]) / 101.0
+    expected = 0.5 * np.log(0.5 / p_sample[0]) + 0.5 * np.log(0.5 / p_sample[1])
+    reverse = float(np.sum(p_sample * np.log(p_sample / 0.5)))
+    kl = mode_coverage(samples, real).summary[CLASS_KL]
+    assert kl == pytest.approx(expected, rel=1e-12)
+    assert abs(kl - reverse) > 0.1  # the two directions differ clearly here: 0.494 vs 0.359 nats

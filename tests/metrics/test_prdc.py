@@ -230,3 +230,21 @@ def test_cuda_tensors_give_the_cpu_values(sets):
         for inclusion in ("<=", "<"):
             on_gpu = prdc(torch.from_numpy(real).cuda(), torch.from_numpy(fake).cuda(), inclusion=inclusion)
             assert on_gpu == prdc(real, fake, inclusion=inclusion), (name, inclusion)
+
+
+@pytest.mark.parametrize("magnitude", [1e200, 1e-200, 2.0**40])
+def test_extreme_magnitudes_give_the_results_of_the_same_features_near_one(magnitude):
+    """Squared distances of |x| ~ 1e200 overflow: PRDC used to report 0.0 for everything, silently."""
+    rng = np.random.default_rng(8)
+    real, fake = rng.standard_normal((150, 6)), rng.standard_normal((120, 6)) * 1.1
+    expected = prdc(real, fake)
+    assert expected[PRECISION] > 0.5
+    assert prdc(real * magnitude, fake * magnitude) == expected
+    scores = realism_score(real * magnitude, fake * magnitude)
+    np.testing.assert_allclose(scores, realism_score(real, fake), rtol=1e-6)
+
+
+def test_complex_features_are_refused():
+    x = np.random.default_rng(9).standard_normal((20, 3))
+    with pytest.raises(ValueError, match="PRDC: real features are complex"):
+        prdc(x + 1j, x)

@@ -109,7 +109,7 @@ def test_bootstrap_adds_interval_keys_for_headline_outputs() -> None:
 
 def test_user_errors_are_named() -> None:
     real, fake = _features(10, 3, 0), _features(10, 3, 1)
-    with pytest.raises(ValueError, match=r"unknown metric 'lpips'; valid: fd, is, kid, prdc"):
+    with pytest.raises(ValueError, match=r"unknown metric 'lpips'; valid: fd, fd_inf, is, kid, prdc"):
         compute(["lpips"], real_features=real, fake_features=fake)
     with pytest.raises(ValueError, match="metric 'kid' has no option 'size'; options: subset_size, subsets, seed"):
         compute(["kid"], real_features=real, fake_features=fake, options={"kid": {"size": 3}})
@@ -159,3 +159,28 @@ def test_intervals_equal_bootstrap_ci_on_each_output_alone() -> None:
     alone = bootstrap_ci(lambda r, f: fd_from_features(r, f), real, fake, n_resamples=6, seed=4, key="fd",
                          bounds=OUTPUT_BOUNDS["fd"])  # fmt: skip
     assert out["fd_features_ci_low"] == pytest.approx(alone["low"], rel=1e-9)
+
+
+def test_compute_refuses_complex_features_and_non_finite_results() -> None:
+    rng = np.random.default_rng(11)
+    real, fake = rng.standard_normal((40, 4)), rng.standard_normal((40, 4))
+    with pytest.raises(ValueError, match="metric 'kid': real pool features are complex"):
+        compute(["kid"], real_features=real + 0.5j, fake_features=fake)
+    with pytest.raises(ValueError, match="metric 'is': fake logits features are complex"):
+        compute(["is"], fake_features={"logits": fake.astype(np.complex64)})
+    with pytest.raises(ValueError, match="metric 'kid': output 'kid_mean' is not finite"):
+        compute(["kid"], real_features=real * 1e200, fake_features=fake * 1e200, options={"kid": {"subsets": 2}})
+    with pytest.raises(ValueError, match="metric 'fd'"):
+        compute(["fd"], real_features=real * 1e200, fake_features=fake * 1e200)
+
+
+def test_compute_checks_every_registered_metric_result_is_finite() -> None:
+    """A metric (a user's, or a future bug) that returns NaN is an error naming it, never a null in metrics.json."""
+    spec = MetricSpec("nan_probe", lambda real, fake: {"value": float("nan")}, "fd", {"value": ("nan_probe", "")},
+                      ("value",))  # fmt: skip
+    register_metric(spec)
+    try:
+        with pytest.raises(ValueError, match="metric 'nan_probe': output 'value' is not finite"):
+            compute(["nan_probe"], real_features=np.zeros((5, 2)), fake_features=np.ones((5, 2)))
+    finally:
+        registry._REGISTRY.pop("nan_probe")
