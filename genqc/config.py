@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genqc.errors import ConfigError
+from genqc.evaluation.keys import is_metric_key, known_metric_keys
 
 Severity = Literal["error", "warning", "off"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -387,6 +388,22 @@ class Params(Section):
             raise ValueError("params must be a mapping of sections (seed, ingest, validate, ...)")
         return data
 
+    @model_validator(mode="after")
+    def _gates_name_metrics(self) -> Params:
+        """A gate must name a key evaluate produces here: refused at load, not after training and sampling."""
+        scope = {"extractors": self.evaluate.extractors, "classifier": self.evaluate.classifier,
+                 "families": self.train.models}  # fmt: skip
+        unknown = [f"gates.{kind}.{key}" for kind, limits in (("max", self.gates.max), ("min", self.gates.min))
+                   for key in limits if not is_metric_key(key, **scope)]  # fmt: skip
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: no such metric for evaluate.extractors={list(self.evaluate.extractors)}, "
+                f"evaluate.classifier={self.evaluate.classifier}, train.models={list(self.train.models)}; fix "
+                f"the key in the gates section. Valid keys: {', '.join(known_metric_keys(**scope))}"
+                + (", fd_classifier_class<k> (conditional models)" if self.evaluate.classifier else "")
+            )
+        return self
+
 
 def _allowed_keys(model: type[BaseModel], path: tuple) -> list[str]:
     """The keys allowed at ``path`` inside ``model`` (for unknown-key messages)."""
@@ -414,7 +431,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown key {key!r}; allowed here: {', '.join(allowed)}")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key}={value!r}: {message}")
+            lines.append(f"{source}: {key}={value!r}: {message}" if location else f"{source}: {message}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ digits' train split.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 from genqc.cli import main as genqc
 from genqc.data.table import decode_images, images_to_table
 from genqc.io import write_parquet
+from tasks.paths import FEATURE_CACHE
 from tests.conftest import real_params, write_params
 
 FAMILY = "dcgan"  # the family name the fake sample tables are filed under (no checkpoint is read for it)
@@ -25,10 +27,12 @@ FAMILY = "dcgan"  # the family name the fake sample tables are filed under (no c
 def _evaluate(directory: Path, digits: dict, samples, monkeypatch, *, gates: dict | None = None,
               family: str = FAMILY) -> tuple[int, dict]:  # fmt: skip
     """Write the tables and params, run `genqc evaluate`, return (exit code, metrics.json)."""
-    import shutil
+    code = _run_evaluate(directory, digits, samples, monkeypatch, gates=gates, family=family)
+    return code, json.loads((directory / "reports" / "evaluate" / family / "metrics.json").read_text())
 
-    import tasks.evaluate
 
+def _run_evaluate(directory: Path, digits: dict, samples, monkeypatch, *, gates: dict | None = None,
+                  family: str = FAMILY) -> int:  # fmt: skip
     monkeypatch.chdir(directory)
     (directory / "data" / "classifier").mkdir(parents=True)
     shutil.copy(digits["classifier"], directory / "data" / "classifier" / "classifier.pt")
@@ -47,9 +51,11 @@ def _evaluate(directory: Path, digits: dict, samples, monkeypatch, *, gates: dic
         merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
     params["gates"] = merged
     write_params(directory, params)
-    monkeypatch.setattr(tasks.evaluate, "FEATURE_CACHE", digits["cache"])  # shared: train/test features once
-    code = genqc(["evaluate", "--model", family])
-    return code, json.loads((directory / "reports" / "evaluate" / family / "metrics.json").read_text())
+    # the stage's own cache location (tasks/paths.py), pointed at one shared folder: train/test features once
+    digits["cache"].mkdir(exist_ok=True)
+    FEATURE_CACHE.parent.mkdir(parents=True)
+    FEATURE_CACHE.symlink_to(digits["cache"], target_is_directory=True)
+    return genqc(["evaluate", "--model", family])
 
 
 # params.yaml's gates are sanity floors measured on mnist5k with its 32x32 classifier. These tests run
@@ -124,10 +130,12 @@ def test_gates_fail_false_records_verdicts_and_exits_zero(tmp_path: Path, digits
 
 def test_an_unknown_gate_key_is_a_config_error_naming_valid_keys(tmp_path: Path, digits: dict, monkeypatch,
                                                                  capsys) -> None:  # fmt: skip
-    code, _ = _evaluate(tmp_path, digits, digits["held"], monkeypatch, gates={"max": {"fd_clasifier": 1.0}})
+    code = _run_evaluate(tmp_path, digits, digits["held"], monkeypatch, gates={"max": {"fd_clasifier": 1.0}})
     err = capsys.readouterr().err
     assert code == 2
     assert "gates.max.fd_clasifier: no such metric" in err and "Valid keys: " in err and "fd_classifier," in err
+    # refused when params load, before any work: no outputs at all
+    assert not (tmp_path / "reports" / "evaluate").exists()
 
 
 def test_a_vae_is_also_scored_on_reconstructing_the_test_split(tmp_path: Path, digits: dict, monkeypatch) -> None:
