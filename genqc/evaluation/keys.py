@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from genqc.metrics.registry import metric_key
-
 FLOOR = "_floor"  # the train-vs-test reference value of a key: what a perfect model would reach
 RATIO = "_ratio"  # a score over its floor
 # Suffixes that qualify a key (its interval, spread, or floor) rather than name a number of its own.
@@ -39,6 +37,12 @@ RECONSTRUCTION_KEYS = ("recon_mse", "recon_psnr", "recon_ssim")
 # Families whose model encodes images, so evaluation also scores reconstructing the test split.
 RECONSTRUCTING_FAMILIES = ("vae",)
 CLASSIFIER = "classifier"  # the domain classifier's extractor name: its logits give IS, class balance, copies
+
+
+def metric_key(stem: str, space: str) -> str:
+    """``genqc.metrics.registry.metric_key``'s rule, restated so that params validation does not import the metrics
+    (tests/evaluation/test_keys.py checks that the two agree): only FD in the verified Inception space is ``fid``."""
+    return "fid" if stem == "fd" and space == "inception" else f"{stem}_{space}"
 
 
 def spaces(extractor: str) -> tuple[str, ...]:
