@@ -18,10 +18,12 @@ from genqc.errors import ConfigError, GateFailure
 from genqc.evaluation.evaluator import evaluate
 from genqc.evaluation.inputs import EvalSet
 from genqc.evaluation.keys import FLOOR, QUALIFIERS, RECONSTRUCTING_FAMILIES
+from genqc.evaluation.reconstruction import model_reconstructor
 from genqc.evaluation.result import EvaluationResult
 from genqc.features import build_extractor
 from genqc.gates import evaluate_gates, format_number, format_value, gate_rows, verdicts
 from genqc.io import write_json, write_parquet
+from genqc.training.checkpoint import EMA_FILE, load_checkpoint
 from genqc.training.device import resolve_device
 from tasks.common import params_from_args, print_table
 from tasks.paths import (
@@ -60,9 +62,6 @@ def _reconstructor(family: str, device: Any) -> Any:
     """The family's reconstruction function, for the families that encode (the VAE); None for the others."""
     if family not in RECONSTRUCTING_FAMILIES:
         return None
-    from genqc.evaluation.reconstruction import model_reconstructor
-    from genqc.training.checkpoint import EMA_FILE, load_checkpoint
-
     return model_reconstructor(load_checkpoint(checkpoints_dir(family) / EMA_FILE, device=device), device)
 
 

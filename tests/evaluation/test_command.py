@@ -92,8 +92,10 @@ def _write_features(tmp_path: Path) -> None:
         (("x.npz", "x.npz", "--extractor", "classifier", "--classifier", "no.pt"), "--classifier no.pt: checkpoint"),
         (("x.npz", "x.npz", "--extractor", "classifier"), "--extractor classifier needs --classifier CKPT"),
         (("--real-features", "x.npz", "--fake-features", "a.npy"), r"--real-features x.npz: an .npz archive, not"),
-        (("x.npz", "x.npz", "--extractor", "inception", "--inception-weights", "no.pth"),
-         "--inception-weights.*no.pth.*file not found"),
+        (
+            ("x.npz", "x.npz", "--extractor", "inception", "--inception-weights", "no.pth"),
+            "--inception-weights.*no.pth.*file not found",
+        ),
         (("--real-features", "a.npy", "--fake-features", "a.npy", "--bootstrap", "-1"), "--bootstrap=-1"),
     ],
 )
