@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    module_name = {"run": "flows.pipeline", "serve": "flows.deploy", "metrics": "tasks.metrics"}.get(
+    module_name = {"run": "flows.pipeline", "serve": "flows.deploy", "metrics": "genqc.evaluation.command"}.get(
         args.command, f"tasks.{args.command}"
     )
     from genqc.errors import GenqcError

@@ -38,6 +38,7 @@ from pydantic import (
 
 from genqc.data.sources import parse_source
 from genqc.errors import ConfigError
+from genqc.evaluation.keys import is_metric_key, known_metric_keys
 from genqc.models.configs import FAMILY_CONFIGS, SHAPE_FIELDS, ClassifierConfig, ClassifierTraining
 from genqc.training.config import Seed, TrainConfig
 
@@ -417,6 +418,22 @@ class Params(Section):
         if not isinstance(data, dict):
             raise ValueError("params must be a mapping of sections (seed, ingest, validate, ...)")
         return data
+
+    @model_validator(mode="after")
+    def _gates_name_metrics(self) -> Params:
+        """A gate must name a key evaluate produces here: refused at load, not after training and sampling."""
+        scope = {"extractors": self.evaluate.extractors, "classifier": self.evaluate.classifier,
+                 "families": self.train.models}  # fmt: skip
+        unknown = [f"gates.{kind}.{key}" for kind, limits in (("max", self.gates.max), ("min", self.gates.min))
+                   for key in limits if not is_metric_key(key, **scope)]  # fmt: skip
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: no such metric for evaluate.extractors={list(self.evaluate.extractors)}, "
+                f"evaluate.classifier={self.evaluate.classifier}, train.models={list(self.train.models)}; fix "
+                f"the key in the gates section. Valid keys: {', '.join(known_metric_keys(**scope))}"
+                + (", fd_classifier_class<k> (conditional models)" if self.evaluate.classifier else "")
+            )
+        return self
 
 
 def _allowed_keys(model: type[BaseModel], path: tuple) -> list[str]:

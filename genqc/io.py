@@ -82,3 +82,13 @@ def write_parquet(frame: Any, target: str | os.PathLike[str]) -> None:
     """Write a pandas DataFrame to Parquet atomically (no index column)."""
     with atomic_path(target) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def print_table(rows: list[tuple], header: tuple) -> None:
+    """Print a small aligned table; the one-screen summaries of every stage and of ``genqc metrics`` use it."""
+    text = [tuple(str(c) for c in header)] + [tuple(str(c) for c in row) for row in rows]
+    widths = [max(len(r[i]) for r in text) for i in range(len(header))]
+    for i, row in enumerate(text):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))

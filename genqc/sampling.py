@@ -51,13 +51,6 @@ def image_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1  # fits int64 (parquet) and torch.Generator.manual_seed
 
 
-def subset_indices(n: int, k: int, seed: int) -> np.ndarray:
-    """A seeded subset of ``min(n, k)`` row indices, sorted: the same rows for the same (n, k, seed)."""
-    if n <= k:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
-
-
 @dataclass(frozen=True)
 class Source:
     """One model of a mixture: ``model.sample(..., module=module)`` draws its images."""

@@ -20,14 +20,14 @@ from genqc.io import write_json
 from genqc.models.classifier import ClassifierConfig, ClassifierTraining, evaluate_accuracy, train_classifier
 from genqc.training.checkpoint import save_classifier
 from genqc.training.device import resolve_device
-from tasks.common import CLASSIFIER_DIR, VALIDATE_DIR, params_from_args, print_table
+from tasks.common import params_from_args, print_table
+from tasks.paths import CLASSIFIER_CHECKPOINT, CLASSIFIER_METRICS, VALIDATED_TEST, VALIDATED_TRAIN
 
-CHECKPOINT = CLASSIFIER_DIR / "classifier.pt"
-METRICS = CLASSIFIER_DIR / "metrics.json"
+SPLITS = {"train": VALIDATED_TRAIN, "test": VALIDATED_TEST}
 
 
 def _split(params: Params, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    path = VALIDATE_DIR / f"{name}.parquet"
+    path = SPLITS[name]
     frame = read_table(str(path))
     if len(frame) == 0:
         raise DataError(f"{path} has no rows; the classifier needs both validated splits")
@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     unseen = sorted(set(test_y.tolist()) - set(train_y.tolist()))
     if unseen:
-        raise DataError(f"test labels {unseen} never occur in {VALIDATE_DIR}/train.parquet; the classifier cannot "
+        raise DataError(f"test labels {unseen} never occur in {VALIDATED_TRAIN}; the classifier cannot "
                         "learn them (check ingest.split and the validate stage's label checks)")  # fmt: skip
     config = cfg.build(ClassifierConfig, num_classes=num_classes, channels=params.ingest.channels,
                        image_size=params.ingest.image_size)  # fmt: skip
@@ -75,11 +75,11 @@ def main(args: argparse.Namespace) -> int:
         "num_classes": num_classes,
         "epochs": cfg.epochs,
     }
-    save_classifier(CHECKPOINT, model.cpu(), metrics=metrics)
-    write_json({**metrics, "per_class_accuracy": {str(k): v for k, v in per_class.items()}}, METRICS)
+    save_classifier(CLASSIFIER_CHECKPOINT, model.cpu(), metrics=metrics)
+    write_json({**metrics, "per_class_accuracy": {str(k): v for k, v in per_class.items()}}, CLASSIFIER_METRICS)
     seconds = sum(row.get("seconds", 0.0) for row in history)
     print(f"classifier on {device.type}: {len(train_x)} train / {len(test_x)} test images, {num_classes} classes, "
           f"{cfg.epochs} epochs in {seconds:.1f}s, seed {params.seed}")  # fmt: skip
     print_table([("test accuracy", f"{accuracy:.4f}"), ("worst class", f"{metrics['worst_class_accuracy']:.4f}"),
-                 ("checkpoint", CHECKPOINT), ("metrics", METRICS)], ("", "value"))  # fmt: skip
+                 ("checkpoint", CLASSIFIER_CHECKPOINT), ("metrics", CLASSIFIER_METRICS)], ("", "value"))  # fmt: skip
     return 0

@@ -1,34 +1,15 @@
-"""What every stage module shares: the repository layout and params loading.
+"""What every stage module shares: params loading, seeding and the printed summary table.
 
-Paths are written once here and checked against dvc.yaml by a test, so code and
-pipeline cannot drift. The library never sees them; stages pass them in.
+Paths live in tasks/paths.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-from pathlib import Path
 
 from genqc.config import SECTIONS, Params, load_params
-
-DATA = Path("data")
-REPORTS = Path("reports")
-
-INGEST_DIR = DATA / "ingest"
-VALIDATE_DIR = DATA / "validate"
-AUGMENT_DIR = DATA / "augment"
-CLASSIFIER_DIR = DATA / "classifier"
-TRAIN_DIR = DATA / "train"
-SAMPLE_DIR = DATA / "sample"
-VALIDATION_REPORTS = REPORTS / "validation"
-TRAIN_REPORTS = REPORTS / "train"
-PLOTS = REPORTS / "plots"
-EVALUATE_DIR = DATA / "evaluate"
-FEATURE_CACHE = DATA / "cache" / "features"
-SAMPLE_REPORTS = REPORTS / "sample"
-EVALUATE_REPORTS = REPORTS / "evaluate"
-METRICS_FILE = REPORTS / "metrics.json"  # the primary family's (train.model) metrics: the contract path
+from genqc.io import print_table  # noqa: F401  (the stages' summary table; defined once, in the library)
 
 
 def params_from_args(args: argparse.Namespace) -> Params:
@@ -42,13 +23,3 @@ def seed_everything(seed: int) -> None:
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def print_table(rows: list[tuple], header: tuple) -> None:
-    """Print a small aligned table; the one-screen summaries of every stage use it."""
-    text = [tuple(str(c) for c in header)] + [tuple(str(c) for c in row) for row in rows]
-    widths = [max(len(r[i]) for r in text) for i in range(len(header))]
-    for i, row in enumerate(text):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))

@@ -12,7 +12,8 @@ from genqc.data.split import stratified_split
 from genqc.data.table import images_to_table
 from genqc.errors import ConfigError, DataError
 from genqc.io import write_json, write_parquet
-from tasks.common import INGEST_DIR, params_from_args, print_table
+from tasks.common import params_from_args, print_table
+from tasks.paths import INGEST_DIR, INGEST_REJECTED, INGEST_SUMMARY, INGEST_TEST, INGEST_TRAIN
 
 
 def _split_mask(hints: list[str] | None, labels: np.ndarray, split: str, fraction: float, seed: int) -> np.ndarray:
@@ -42,17 +43,17 @@ def main(args: argparse.Namespace) -> int:
     if len(train) == 0 or len(test) == 0:
         raise ConfigError(f"ingest.test_fraction={cfg.test_fraction} leaves {len(train)} train and {len(test)} "
                           "test images; both splits need at least one")  # fmt: skip
-    write_parquet(train, INGEST_DIR / "train.parquet")
-    write_parquet(test, INGEST_DIR / "test.parquet")
-    write_parquet(rejected, INGEST_DIR / "rejected.parquet")
+    write_parquet(train, INGEST_TRAIN)
+    write_parquet(test, INGEST_TEST)
+    write_parquet(rejected, INGEST_REJECTED)
     summary = {"inputs": loaded.n_inputs, "train": len(train), "test": len(test), "rejected": len(rejected),
                "classes": len(np.unique(loaded.labels))}  # fmt: skip
-    write_json(summary, INGEST_DIR / "summary.json")
+    write_json(summary, INGEST_SUMMARY)
     print(f"ingest {cfg.source} -> {INGEST_DIR}/ ({cfg.image_size}x{cfg.image_size}x{cfg.channels}, "
           f"resize={cfg.resize}, seed={params.seed})")  # fmt: skip
     print_table([(k, v) for k, v in summary.items()], ("", "count"))
     if len(rejected):
-        print(f"\nrejected inputs ({len(rejected)}; all listed in {INGEST_DIR}/rejected.parquet):")
+        print(f"\nrejected inputs ({len(rejected)}; all listed in {INGEST_REJECTED}):")
         print_table([(p, r) for p, r in loaded.rejected[:10]], ("path", "reason"))
         if len(rejected) > 10:
             print(f"... and {len(rejected) - 10} more")

@@ -13,8 +13,8 @@ import json
 
 from genqc.errors import DataError
 from genqc.io import write_json
-from tasks.common import METRICS_FILE, params_from_args
-from tasks.evaluate import metrics_path
+from tasks.common import params_from_args
+from tasks.paths import METRICS_FILE, metrics_path
 
 
 def main(args: argparse.Namespace) -> int:

@@ -20,41 +20,24 @@ import pandas as pd
 from genqc.config import Params
 from genqc.errors import ConfigError, DataError
 from genqc.io import write_json, write_parquet
-from tasks.common import (
-    CLASSIFIER_DIR,
-    SAMPLE_DIR,
-    SAMPLE_REPORTS,
-    TRAIN_DIR,
-    VALIDATE_DIR,
-    params_from_args,
-    print_table,
+from tasks.common import params_from_args, print_table
+from tasks.paths import (
+    CLASSIFIER_CHECKPOINT,
+    FEATURE_CACHE,
+    VALIDATED_TRAIN,
+    checkpoints_dir,
+    rejected_path,
+    sample_grid_path,
+    sample_summary_path,
+    samples_path,
 )
-
-CLASSIFIER_CHECKPOINT = CLASSIFIER_DIR / "classifier.pt"
-TRAIN_TABLE = VALIDATE_DIR / "train.parquet"
-
-
-def samples_path(family: str) -> Path:
-    return SAMPLE_DIR / family / "samples.parquet"
-
-
-def rejected_path(family: str) -> Path:
-    return SAMPLE_DIR / family / "rejected.parquet"
-
-
-def summary_path(family: str) -> Path:
-    return SAMPLE_REPORTS / family / "summary.json"
-
-
-def grid_path(family: str) -> Path:
-    return SAMPLE_REPORTS / family / "grid.png"
 
 
 def checkpoint_path(family: str, use_ema: bool) -> Path:
     """ema.pt holds the sampling weights (EMA ones unless EMA was off); last.pt the raw training weights."""
     from genqc.training.checkpoint import EMA_FILE, LAST
 
-    return TRAIN_DIR / family / (EMA_FILE if use_ema else LAST)
+    return checkpoints_dir(family) / (EMA_FILE if use_ema else LAST)
 
 
 def _load_sources(params: Params, family: str, device: object) -> list:
@@ -93,11 +76,11 @@ def _scorer(params: Params, train: pd.DataFrame | None, device: object):
                               "run `dvc repro classifier` first or set sample.filter.kind: none")  # fmt: skip
         print(f"no classifier at {CLASSIFIER_CHECKPOINT}: samples get no predicted label, confidence or realism")
         return None
+    from genqc.data.split import subset_indices
     from genqc.data.table import SHA256, decode_images
     from genqc.features import build_extractor
     from genqc.features.cache import FeatureCache, extract_cached, hash_from_content_hashes
-    from genqc.sampling import classifier_scorer, subset_indices
-    from tasks.common import FEATURE_CACHE
+    from genqc.sampling import classifier_scorer
 
     extractor = build_extractor("classifier", checkpoint=CLASSIFIER_CHECKPOINT)
     real = None
@@ -134,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = params.sample
     device = resolve_device(cfg.device, key="sample.device")
     sources = _load_sources(params, family, device)
-    train = read_table(str(TRAIN_TABLE)) if TRAIN_TABLE.is_file() else None
+    train = read_table(str(VALIDATED_TRAIN)) if VALIDATED_TRAIN.is_file() else None
     scorer = _scorer(params, train, device)
     threshold = cfg.filter.threshold if cfg.filter.kind != "none" else None
 
@@ -171,8 +154,8 @@ def main(args: argparse.Namespace) -> int:
     }  # fmt: skip
     write_parquet(table, samples_path(family))
     write_parquet(rejected, rejected_path(family))
-    save_png(_grid(result.images, result.label, cfg.grid), grid_path(family))
-    write_json(summary, summary_path(family))
+    save_png(_grid(result.images, result.label, cfg.grid), sample_grid_path(family))
+    write_json(summary, sample_summary_path(family))
 
     print(f"sample {family} on {device} -> {samples_path(family)} (seed={params.seed}, "
           f"{'EMA' if cfg.use_ema else 'raw'} weights, batch {cfg.batch_size})")  # fmt: skip

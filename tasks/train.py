@@ -32,9 +32,10 @@ from genqc.training.distributed import (
     split_batch,
 )
 from genqc.training.loop import TrainConfig, check_resumable, train
-from tasks.common import AUGMENT_DIR, TRAIN_DIR, TRAIN_REPORTS, params_from_args, print_table, seed_everything
+from tasks.common import params_from_args, print_table, seed_everything
+from tasks.paths import AUGMENTED_TRAIN, TRAIN_REPORTS, checkpoints_dir
 
-INPUT = AUGMENT_DIR / "train.parquet"
+INPUT = AUGMENTED_TRAIN
 #: train.* keys that change what the weights become (fingerprinted with train.<family>, which holds the
 #: family's optimiser settings); steps is not one: raising it continues a run
 RECIPE_KEYS = ("batch_size", "l1", "grad_clip", "ema_decay", "ema_warmup", "conditional")
@@ -94,9 +95,9 @@ def train_config(params: Params) -> TrainConfig:
 
 
 def _start_fresh(family: str) -> None:
-    for path in (TRAIN_DIR / family).glob("*.pt"):
+    for path in (checkpoints_dir(family)).glob("*.pt"):
         path.unlink()
-    print(f"train.resume=false: removed old checkpoints in {TRAIN_DIR / family}/")
+    print(f"train.resume=false: removed old checkpoints in {checkpoints_dir(family)}/")
 
 
 def _launch(args: argparse.Namespace, params: Params, family: str) -> int:
@@ -104,7 +105,7 @@ def _launch(args: argparse.Namespace, params: Params, family: str) -> int:
     cfg = params.train
     split_batch(cfg.batch_size, cfg.nproc)
     if cfg.resume:
-        check_resumable(TRAIN_DIR / family, prepare(params, family).fields)
+        check_resumable(checkpoints_dir(family), prepare(params, family).fields)
     else:
         _start_fresh(family)
     print(f"train {family}: {cfg.nproc} processes under torchrun, global batch {cfg.batch_size} "
@@ -131,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
     init_process_group(ctx, device)
     try:
         result = train(prepared.model, prepared.images, prepared.labels, train_config(params), fields=prepared.fields,
-                       run_dir=TRAIN_DIR / family, log_dir=TRAIN_REPORTS / family if ctx.is_main else None,
+                       run_dir=checkpoints_dir(family), log_dir=TRAIN_REPORTS / family if ctx.is_main else None,
                        device=device, ctx=ctx)  # fmt: skip
     finally:
         destroy_process_group()
@@ -143,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
     rows = [(k, f"{v:.4g}") for k, v in losses.items()]
     rows += [("images/s", f"{result.images_per_s:.0f}"), ("seconds", f"{result.seconds:.1f}"),
              ("ema", "on" if result.ema else "off <train.ema_decay=0>"),
-             ("checkpoint", TRAIN_DIR / family / LAST), ("sampling weights", result.sampling_checkpoint),
+             ("checkpoint", checkpoints_dir(family) / LAST), ("sampling weights", result.sampling_checkpoint),
              ("samples", result.samples_png)]  # fmt: skip
     print_table(rows, ("", "value"))
     return 0

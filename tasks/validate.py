@@ -21,7 +21,8 @@ from genqc.quality.balance import expected_shares
 from genqc.quality.quarantine import check_accounting, split_rows
 from genqc.quality.result import CheckResult, failure_rows, gate_passed, summary
 from genqc.quality.suite import BalanceRules, Check, balance_batch, distribution_checks, row_checks, run_checks
-from tasks.common import INGEST_DIR, VALIDATE_DIR, VALIDATION_REPORTS, params_from_args, print_table
+from tasks.common import params_from_args, print_table
+from tasks.paths import INGEST_DIR, VALIDATE_DIR, VALIDATION_REPORTS
 
 SPLITS = ("train", "test")
 DOCS = VALIDATION_REPORTS / "docs"

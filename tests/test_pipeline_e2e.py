@@ -1,23 +1,21 @@
 """The whole chain under `dvc repro` on tiny params, from a fresh copy of the repository.
 
 One family (dcgan) keeps it short; the other families' sample/evaluate paths are
-covered by tests/tasks. Also checks that dvc.yaml and tasks/common.py agree on
-every path, so code and pipeline cannot drift.
+covered by tests/tasks. That dvc.yaml and tasks/paths.py agree on every path is
+tests/tasks/test_paths.py's job.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, copy_repo, write_params
+from tests.conftest import copy_repo, write_params
 
 
 def _dvc(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -64,32 +62,3 @@ def test_dvc_repro_runs_the_whole_chain_and_a_second_run_does_nothing(tmp_path: 
     assert not shown.get("errors"), shown.get("errors")
     for name in ("class_histogram", "spectrum", "prdc"):
         assert f"reports/evaluate/dcgan/plots/{name}.json" in shown["data"], name
-
-
-def _dvc_paths() -> set[str]:
-    """Every deps/outs/metrics/plots path of dvc.yaml, with ${item.model} and ${train.model} as <model>."""
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    paths = set()
-    for stage in stages.values():
-        for kind in ("deps", "outs", "metrics", "plots"):
-            for entry in stage.get(kind, []):
-                path = entry if isinstance(entry, str) else next(iter(entry))
-                paths.add(re.sub(r"\$\{(item|train)\.model\}", "<model>", path))
-    return paths
-
-
-@pytest.mark.parametrize("stage_module", ["sample", "evaluate", "publish"])
-def test_the_paths_stages_write_are_the_ones_dvc_yaml_declares(stage_module: str) -> None:
-    import importlib
-
-    module = importlib.import_module(f"tasks.{stage_module}")
-    declared = _dvc_paths()
-    functions = {name: getattr(module, name) for name in ("samples_path", "rejected_path", "summary_path",
-                 "grid_path", "metrics_path", "nearest_path") if hasattr(module, name)}  # fmt: skip
-    for name, function in functions.items():
-        assert str(function("<model>")) in declared, (stage_module, name)
-    if hasattr(module, "plots_dir"):
-        assert str(module.plots_dir("<model>")) in declared
-    from tasks.common import METRICS_FILE
-
-    assert str(METRICS_FILE) in declared

@@ -20,8 +20,19 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
         rows = np.flatnonzero(labels == label)
         rng = np.random.default_rng([seed, int(label) & 0x7FFFFFFF])
         rows = rows[rng.permutation(len(rows))]
-        n_test = int(round(len(rows) * test_fraction))
+        n_test = round(len(rows) * test_fraction)
         if len(rows) >= 2:
             n_test = min(max(n_test, 1), len(rows) - 1)
         is_test[rows[:n_test]] = True
     return is_test
+
+
+def subset_indices(n: int, k: int, seed: int) -> np.ndarray:
+    """A seeded subset of ``min(n, k)`` row indices, sorted: the same rows for the same (n, k, seed).
+
+    The sample stage (realism filter) and evaluation draw the same capped train subset
+    with it, so both share its cached features.
+    """
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))

@@ -9,14 +9,12 @@ it, so the page says plainly what it lacks instead of crashing or hiding it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Column names of data/evaluate/<family>/nearest.parquet (written by tasks/evaluate.py).
+# Column names of the nearest-pairs table (genqc.evaluation's EvaluationResult.nearest).
 NEAREST_COLUMNS = ("sample_image", "train_image", "ratio", "distance")
 
 
@@ -62,7 +60,10 @@ class FamilyOutputs:
 
 @dataclass(frozen=True)
 class Revision:
-    """What produced the report: the git commit (if any), uncommitted changes, and dvc.lock's content hash."""
+    """What produced the report: the git commit (if any), uncommitted changes, and dvc.lock's content hash.
+
+    Plain values: the report stage reads them from git and dvc.lock; the library only renders them.
+    """
 
     commit: str | None
     dirty: bool | None
@@ -244,21 +245,3 @@ def _float_or_none(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if number == number and abs(number) != float("inf") else None
-
-
-def revision(repo: Path) -> Revision:
-    """git HEAD and dirty flag (None without git or outside a repository) and dvc.lock's SHA-256."""
-    repo = Path(repo)
-    commit = dirty = None
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
-        if head.returncode == 0:
-            commit = head.stdout.strip()
-            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                                    capture_output=True, text=True, timeout=30)  # fmt: skip
-            dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        pass  # no git binary, or it hung: the report says "unknown"
-    lock = repo / "dvc.lock"
-    lock_hash = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
-    return Revision(commit, dirty, lock_hash)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genqc.report.load import Loader, revision
+from genqc.report.load import Loader
 from tests.report.conftest import _curves, _png
 
 
@@ -40,10 +40,3 @@ def test_dvclive_histories_are_read_by_relative_name(tmp_path: Path) -> None:
 def test_png_bytes_round_trip(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(_png(0))
     assert Loader().png(tmp_path / "a.png", "samples", "fix") == _png(0)
-
-
-def test_revision_without_git_still_hashes_dvc_lock(tmp_path: Path) -> None:
-    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
-    rev = revision(tmp_path)
-    assert rev.commit is None and rev.dirty is None
-    assert rev.dvc_lock_sha256 is not None and len(rev.dvc_lock_sha256) == 64

@@ -51,3 +51,10 @@ def test_bad_params_exit_2_naming_the_key(workdir: Path, tiny_params: dict) -> N
     result = run_genqc("report", cwd=workdir, timeout=120)
     assert result.returncode == 2
     assert "train.models" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_revision_without_git_still_hashes_dvc_lock(tmp_path: Path) -> None:
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    rev = report.revision(tmp_path)
+    assert rev.commit is None and rev.dirty is None
+    assert rev.dvc_lock_sha256 is not None and len(rev.dvc_lock_sha256) == 64

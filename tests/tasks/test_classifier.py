@@ -48,6 +48,28 @@ def test_classifier_writes_a_rebuildable_checkpoint_and_its_accuracy(tiny_workdi
     assert model.config.width == 8 and model(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
 
 
+def test_the_accuracy_is_measured_on_the_test_split(tiny_workdir: Path, tiny_params) -> None:
+    # the test split's labels are shifted by one class: the network learns the train labels, so on this test
+    # split it scores about 0, and a stage measuring on the train split would report its (high) train accuracy
+    write_validated_tables(tiny_workdir)
+    from genqc.data.table import decode_images, read_table
+    from genqc.data.tensors import uint8_to_tensor
+
+    path = tiny_workdir / "data/validate/test.parquet"
+    test = read_table(str(path))
+    test["label"] = (test["label"] + 1) % 10
+    write_parquet(test, path)
+    small = {**tiny_params["classifier"], "epochs": 3, "width": 8, "batch_size": 32}
+    write_params(tiny_workdir, {**tiny_params, "classifier": small})
+    assert genqc(["classifier"]) == 0
+    metrics = json.loads((tiny_workdir / "data/classifier/metrics.json").read_text())
+    model = load_classifier(tiny_workdir / "data/classifier/classifier.pt").eval()
+    with torch.no_grad():
+        predicted = model(uint8_to_tensor(decode_images(test))).argmax(1).numpy()
+    assert metrics["test_accuracy"] == pytest.approx(float((predicted == test["label"].to_numpy()).mean()))
+    assert metrics["test_accuracy"] < 0.2 < metrics["train_accuracy"]
+
+
 def test_test_labels_missing_from_train_are_a_data_error(tiny_workdir: Path, capsys) -> None:
     write_validated_tables(tiny_workdir, per_split=(100, 100))
     from genqc.data.table import read_table

@@ -9,6 +9,7 @@ digits' train split.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,11 @@ import pandas as pd
 
 from genqc.cli import main as genqc
 from genqc.data.table import decode_images, images_to_table
+from genqc.evaluation.keys import is_metric_key
+from genqc.gates import gateable_keys
 from genqc.io import write_parquet
-from tests.conftest import real_params, write_params
+from tasks.paths import FEATURE_CACHE
+from tests.conftest import real_params, run_genqc, write_params
 
 FAMILY = "dcgan"  # the family name the fake sample tables are filed under (no checkpoint is read for it)
 
@@ -25,10 +29,15 @@ FAMILY = "dcgan"  # the family name the fake sample tables are filed under (no c
 def _evaluate(directory: Path, digits: dict, samples, monkeypatch, *, gates: dict | None = None,
               family: str = FAMILY) -> tuple[int, dict]:  # fmt: skip
     """Write the tables and params, run `genqc evaluate`, return (exit code, metrics.json)."""
-    import shutil
+    code = _run_evaluate(directory, digits, samples, monkeypatch, gates=gates, family=family)
+    metrics = json.loads((directory / "reports" / "evaluate" / family / "metrics.json").read_text())
+    for key in gateable_keys(metrics):  # every key the stage writes is one a gate may name when params load
+        assert is_metric_key(key, ["classifier"], classifier=True, families=[family]), key
+    return code, metrics
 
-    import tasks.evaluate
 
+def _run_evaluate(directory: Path, digits: dict, samples, monkeypatch, *, gates: dict | None = None,
+                  family: str = FAMILY, evaluate: dict | None = None) -> int:  # fmt: skip
     monkeypatch.chdir(directory)
     (directory / "data" / "classifier").mkdir(parents=True)
     shutil.copy(digits["classifier"], directory / "data" / "classifier" / "classifier.pt")
@@ -41,15 +50,17 @@ def _evaluate(directory: Path, digits: dict, samples, monkeypatch, *, gates: dic
                   "samples.parquet")  # fmt: skip
     params = real_params()
     params["evaluate"] = {**params["evaluate"], "extractors": ["classifier"], "bootstrap": 10, "kid_subsets": 10,
-                          "kid_subset_size": 100, "device": "cpu"}  # fmt: skip
+                          "kid_subset_size": 100, "device": "cpu", **(evaluate or {})}  # fmt: skip
     merged = dict(params["gates"])
     for key, value in (gates or {}).items():  # max/min limits merge key by key; other settings replace
         merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
     params["gates"] = merged
     write_params(directory, params)
-    monkeypatch.setattr(tasks.evaluate, "FEATURE_CACHE", digits["cache"])  # shared: train/test features once
-    code = genqc(["evaluate", "--model", family])
-    return code, json.loads((directory / "reports" / "evaluate" / family / "metrics.json").read_text())
+    # the stage's own cache location (tasks/paths.py), pointed at one shared folder: train/test features once
+    digits["cache"].mkdir(exist_ok=True)
+    FEATURE_CACHE.parent.mkdir(parents=True)
+    FEATURE_CACHE.symlink_to(digits["cache"], target_is_directory=True)
+    return genqc(["evaluate", "--model", family])
 
 
 # params.yaml's gates are sanity floors measured on mnist5k with its 32x32 classifier. These tests run
@@ -124,10 +135,12 @@ def test_gates_fail_false_records_verdicts_and_exits_zero(tmp_path: Path, digits
 
 def test_an_unknown_gate_key_is_a_config_error_naming_valid_keys(tmp_path: Path, digits: dict, monkeypatch,
                                                                  capsys) -> None:  # fmt: skip
-    code, _ = _evaluate(tmp_path, digits, digits["held"], monkeypatch, gates={"max": {"fd_clasifier": 1.0}})
+    code = _run_evaluate(tmp_path, digits, digits["held"], monkeypatch, gates={"max": {"fd_clasifier": 1.0}})
     err = capsys.readouterr().err
     assert code == 2
     assert "gates.max.fd_clasifier: no such metric" in err and "Valid keys: " in err and "fd_classifier," in err
+    # refused when params load, before any work: no outputs at all
+    assert not (tmp_path / "reports" / "evaluate").exists()
 
 
 def test_a_vae_is_also_scored_on_reconstructing_the_test_split(tmp_path: Path, digits: dict, monkeypatch) -> None:
@@ -137,3 +150,23 @@ def test_a_vae_is_also_scored_on_reconstructing_the_test_split(tmp_path: Path, d
     code, metrics = _evaluate(tmp_path, digits, digits["held"], monkeypatch, family="vae", gates={"fail": False})
     assert code == 0 and metrics["model"] == "vae"
     assert metrics["recon_mse"] > 0.01 and metrics["recon_psnr"] < 30 and -1 <= metrics["recon_ssim"] < 0.9  # untrained
+
+
+def test_genqc_metrics_gives_the_stage_numbers_for_the_same_images(tmp_path: Path, digits: dict,
+                                                                    monkeypatch) -> None:  # fmt: skip
+    # the stage with params.yaml's KID subsets (genqc metrics has no flags for them; both default to the convention)
+    code = _run_evaluate(tmp_path, digits, digits["held"], monkeypatch, gates={"fail": False},
+                         evaluate={"kid_subsets": 100, "kid_subset_size": 1000})  # fmt: skip
+    assert code == 0
+    stage = json.loads((tmp_path / "reports" / "evaluate" / FAMILY / "metrics.json").read_text())
+    result = run_genqc("metrics", "data/validate/test.parquet", f"data/sample/{FAMILY}/samples.parquet",
+                       "--extractor", "classifier", "--classifier", "data/classifier/classifier.pt", "--bootstrap",
+                       "10", "--seed", str(real_params()["seed"]), "--device", "cpu", "--json", "cli.json",
+                       cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cli = json.loads((tmp_path / "cli.json").read_text())
+    stems = ("fd", "kid", "precision", "recall", "density", "coverage", "is")
+    assert {key.split("_classifier")[0] for key in cli} == set(stems)
+    # value, interval and se for each; KID and IS also their std
+    assert len(cli) == 4 + 5 + 4 * 4 + 5 and all(f"{stem}_classifier_ci_low" in cli for stem in stems)
+    assert cli == {key: stage[key] for key in cli}  # every number, intervals included, exactly the stage's

@@ -1,8 +1,10 @@
-"""``genqc metrics``: images or feature matrices in, a table and flat JSON out, exit 2 for unusable inputs."""
+"""``genqc metrics`` (genqc/evaluation/command.py): images or feature matrices in, a table and flat JSON out, exit 2
+for unusable inputs. That it gives the evaluate stage's numbers is tested in tests/tasks/test_evaluate.py."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +90,12 @@ def _write_features(tmp_path: Path) -> None:
         (("--real-features", "few.npy", "--fake-features", "a.npy", "--metrics", "prdc"), "needs more than 5 real"),
         (("x.npz", "x.npz", "--extractor", "vgg"), "--extractor='vgg': allowed: classifier, effnet_lite0"),
         (("x.npz", "x.npz", "--extractor", "classifier", "--classifier", "no.pt"), "--classifier no.pt: checkpoint"),
-        (("x.npz", "x.npz", "--extractor", "inception", "--inception-weights", "no.pth"),
-         "--inception-weights.*no.pth.*file not found"),
+        (("x.npz", "x.npz", "--extractor", "classifier"), "--extractor classifier needs --classifier CKPT"),
+        (("--real-features", "x.npz", "--fake-features", "a.npy"), r"--real-features x.npz: an .npz archive, not"),
+        (
+            ("x.npz", "x.npz", "--extractor", "inception", "--inception-weights", "no.pth"),
+            "--inception-weights.*no.pth.*file not found",
+        ),
         (("--real-features", "a.npy", "--fake-features", "a.npy", "--bootstrap", "-1"), "--bootstrap=-1"),
     ],
 )
@@ -97,7 +103,5 @@ def test_unusable_inputs_exit_2_naming_the_problem(tmp_path: Path, args: tuple[s
     _write_features(tmp_path)
     result = run_genqc("metrics", *args, cwd=tmp_path)
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    import re
-
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert re.search(message, result.stderr), result.stderr

@@ -1,61 +1,49 @@
-"""``genqc metrics REAL FAKE``: the metrics on their own, outside the pipeline.
+"""``genqc metrics REAL FAKE``: the metrics on their own, outside the pipeline, through ``genqc.evaluate``.
 
 REAL and FAKE are image folders (flat or with class subfolders), image tables
 (.parquet) or .npz files of images; or ``--real-features A.npy --fake-features
-B.npy`` give precomputed (N, D) feature matrices. Prints every metric with its
-bootstrap interval; ``--json FILE`` writes the same flat keys as
-``reports/metrics.json``. Any problem with the inputs exits 2 naming it.
+B.npy`` give precomputed (N, D) feature matrices. Both go through the evaluate
+stage's own code (:func:`genqc.evaluation.evaluate` and its KID subset, IS split
+and PRDC rules), so for the same images, extractor, seed and bootstrap count
+the numbers equal the stage's. There is no train split here, so no floors and
+no copy checks. Prints every metric with its bootstrap interval; ``--json FILE``
+writes the same flat keys as ``reports/metrics.json``. Any problem with the
+inputs exits 2 naming it.
 """
 
 from __future__ import annotations
 
 import argparse
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from genqc.errors import ConfigError
-from genqc.io import write_json
-from tasks.common import CLASSIFIER_DIR, print_table
+from genqc.evaluation.evaluator import evaluate
+from genqc.evaluation.inputs import EvalSet
+from genqc.evaluation.keys import COUNT_KEYS
+from genqc.evaluation.policy import distance_metrics
+from genqc.features import available, build_extractor
+from genqc.features.inputs import ImageSet, load_image_set
+from genqc.io import print_table, write_json
+from genqc.metrics.registry import CI_HIGH, CI_LOW, CI_SE, FEATURES_SPACE
 
 IMAGE_METRICS = ("fd", "kid", "prdc", "is")
 FEATURE_METRICS = ("fd", "kid", "prdc")  # IS needs class logits, which a feature matrix does not hold
-CLASSIFIER_CHECKPOINT = CLASSIFIER_DIR / "classifier.pt"
+CI_LEVEL = 0.95  # the level --bootstrap intervals are printed at (the evaluate stage's default ci_level)
 
 
 def main(args: argparse.Namespace) -> int:
-    from genqc.metrics.registry import CI_HIGH, CI_LOW, CI_SE, compute
-
     features_mode = _check_mode(args)
     if args.bootstrap < 0:
         raise ConfigError(f"--bootstrap={args.bootstrap}: must be >= 0 (0 disables the intervals)")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size={args.batch_size}: must be >= 1")
     metrics = _metric_names(args.metrics, FEATURE_METRICS if features_mode else IMAGE_METRICS, features_mode)
-    common = {"n_bootstrap": args.bootstrap, "seed": args.seed}
     try:
-        if features_mode:
-            real = _load_features(args.real_features, "--real-features")
-            fake = _load_features(args.fake_features, "--fake-features")
-            if real.shape[1] != fake.shape[1]:
-                raise ConfigError(f"--real-features has {real.shape[1]} columns but --fake-features has "
-                                  f"{fake.shape[1]}; both must come from the same extractor and layer")  # fmt: skip
-            print(f"real: {args.real_features} {real.shape}   fake: {args.fake_features} {fake.shape}")
-            results = compute(metrics, real_features=real, fake_features=fake, **common)
-        else:
-            from genqc.features import available
-            from genqc.features.inputs import load_image_set
-
-            if args.extractor not in available():
-                raise ConfigError(f"--extractor={args.extractor!r}: allowed: {', '.join(available())}")
-            real_set = load_image_set(args.real, role="real")
-            fake_set = load_image_set(args.fake, role="fake")
-            for role, loaded in (("real", real_set), ("fake", fake_set)):
-                _print_set(role, loaded)
-            extractor = _build_extractor(args)
-            print(f"extractor: {extractor.identity}")
-            results = compute(metrics, real=real_set.images, fake=fake_set.images, extractor=extractor,
-                              batch_size=args.batch_size, device=args.device, **common)  # fmt: skip
+        results = _features_metrics(args, metrics) if features_mode else _image_metrics(args, metrics)
     except ValueError as exc:  # sizes too small for k, bad widths, NaN features: all fixable by the user
         if isinstance(exc, ConfigError):
             raise
@@ -65,15 +53,46 @@ def main(args: argparse.Namespace) -> int:
     for key, value in results.items():
         if key.endswith((CI_LOW, CI_HIGH, CI_SE)):
             continue
-        interval = (f"[{results[key + CI_LOW]:.6g}, {results[key + CI_HIGH]:.6g}]" if key + CI_LOW in results
-                    else "")  # fmt: skip
+        interval = f"[{results[key + CI_LOW]:.6g}, {results[key + CI_HIGH]:.6g}]" if key + CI_LOW in results else ""
         rows.append((key, f"{value:.6g}", interval))
-    level = f"95% bootstrap, {args.bootstrap} resamples" if args.bootstrap else "no intervals"
+    level = f"{CI_LEVEL:.0%} bootstrap, {args.bootstrap} resamples" if args.bootstrap else "no intervals"
     print_table(rows, ("metric", "value", f"interval ({level})"))
     if args.json:
         write_json(results, args.json)
         print(f"wrote {args.json}")
     return 0
+
+
+def _features_metrics(args: argparse.Namespace, metrics: list[str]) -> dict[str, float]:
+    real = _load_features(args.real_features, "--real-features")
+    fake = _load_features(args.fake_features, "--fake-features")
+    if real.shape[1] != fake.shape[1]:
+        raise ConfigError(
+            f"--real-features has {real.shape[1]} columns but --fake-features has {fake.shape[1]}; both must "
+            "come from the same extractor and layer"
+        )
+    print(f"real: {args.real_features} {real.shape}   fake: {args.fake_features} {fake.shape}")
+    return distance_metrics({"pool": real}, {"pool": fake}, space=FEATURES_SPACE, metrics=metrics,
+                            bootstrap=args.bootstrap, ci_level=CI_LEVEL, seed=args.seed)  # fmt: skip
+
+
+def _image_metrics(args: argparse.Namespace, metrics: list[str]) -> dict[str, float]:
+    if args.extractor not in available():
+        raise ConfigError(f"--extractor={args.extractor!r}: allowed: {', '.join(available())}")
+    real_set = load_image_set(args.real, role="real")
+    fake_set = load_image_set(args.fake, role="fake")
+    for role, loaded in (("real", real_set), ("fake", fake_set)):
+        _print_set(role, loaded)
+    extractor = _build_extractor(args)
+    print(f"extractor: {extractor.identity}")
+    distances = [m for m in metrics if m != "is"]
+    result = evaluate(
+        EvalSet.from_images(fake_set.images), EvalSet.from_images(real_set.images),
+        extractors=[extractor] if distances else [], classifier=extractor if "is" in metrics else None,
+        metrics=metrics, seed=args.seed, bootstrap=args.bootstrap, ci_level=CI_LEVEL, batch_size=args.batch_size,
+        device=args.device,
+    )  # fmt: skip
+    return {k: v for k, v in result.metrics.items() if k not in COUNT_KEYS}  # the sizes are printed above
 
 
 def _check_mode(args: argparse.Namespace) -> bool:
@@ -83,8 +102,10 @@ def _check_mode(args: argparse.Namespace) -> bool:
     if images and features:
         raise ConfigError("give either REAL FAKE images or --real-features/--fake-features, not both")
     if not images and not features:
-        raise ConfigError("nothing to compare: give REAL FAKE (image folders, .parquet tables or .npz files) or "
-                          "--real-features A.npy --fake-features B.npy")  # fmt: skip
+        raise ConfigError(
+            "nothing to compare: give REAL FAKE (image folders, .parquet tables or .npz files) or "
+            "--real-features A.npy --fake-features B.npy"
+        )
     if features and len(features) != 2:
         raise ConfigError("--real-features and --fake-features must be given together")
     if images and len(images) != 2:
@@ -105,10 +126,13 @@ def _metric_names(text: str | None, default: tuple[str, ...], features_mode: boo
 
 
 def _load_features(path: str, flag: str) -> np.ndarray:
-    """A numeric, finite (N, D) matrix from an .npy file (no pickles)."""
+    """A numeric, finite (N, D) matrix from an .npy file (no pickles; an .npz archive is refused by name)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{flag} {path}: file not found")
+    if zipfile.is_zipfile(file):  # np.load would return an archive of arrays, not one matrix
+        raise ConfigError(f"{flag} {path}: an .npz archive, not one .npy matrix; save the (N, D) features "
+                          "with numpy.save")  # fmt: skip
     try:
         array = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -124,7 +148,7 @@ def _load_features(path: str, flag: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _print_set(role: str, loaded: object) -> None:
+def _print_set(role: str, loaded: ImageSet) -> None:
     images = loaded.images
     shape = images.shape if isinstance(images, np.ndarray) else f"{len(images)} images of mixed sizes"
     print(f"{role}: {loaded.source} {shape}")
@@ -136,12 +160,13 @@ def _print_set(role: str, loaded: object) -> None:
             print(f"    ... and {len(loaded.rejected) - 5} more")
 
 
-def _build_extractor(args: argparse.Namespace) -> object:
-    from genqc.features import build_extractor
-
+def _build_extractor(args: argparse.Namespace) -> Any:
     name = args.extractor
     if name == "classifier":
-        checkpoint = Path(args.classifier) if args.classifier else CLASSIFIER_CHECKPOINT
+        if not args.classifier:
+            raise ConfigError("--extractor classifier needs --classifier CKPT, a checkpoint the classifier stage "
+                              "writes")  # fmt: skip
+        checkpoint = Path(args.classifier)
         if not checkpoint.is_file():
             raise ConfigError(f"--classifier {checkpoint}: checkpoint not found; run `genqc classifier` or pass "
                               "--classifier CKPT")  # fmt: skip

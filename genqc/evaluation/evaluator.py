@@ -1,0 +1,256 @@
+"""``evaluate``: samples against real images, every metric with its interval and its floor.
+
+Every distance is measured twice in each feature space: test images vs the
+samples (the score) and test images vs as many training images (the floor, what
+a perfect model would reach: ``<key>_floor``). Scores carry bootstrap intervals.
+With the domain classifier, its logits add the Inception Score, the class
+balance of the samples and covered modes; its features add near copies of
+training images, per-class FD (conditional models) and the nearest pairs. Exact
+copies are checked against every training image's hash. The rules live in
+:mod:`genqc.evaluation.policy`; this module applies them in order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from genqc.evaluation.inputs import EvalSet
+from genqc.evaluation.keys import FLOOR, QUALIFIERS, SAMPLING_FIELDS
+from genqc.evaluation.policy import (
+    DISTANCE_METRICS,
+    PRDC_OUTPUTS,
+    References,
+    add_fd_ratio,
+    class_balance,
+    copies,
+    distance_metrics,
+    inception_score,
+    reference_sets,
+    with_floor,
+)
+from genqc.evaluation.result import EvaluationResult
+from genqc.features.cache import FeatureCache, extract_cached
+from genqc.metrics.fid import fd_from_features
+from genqc.metrics.reconstruction import reconstruction_metrics
+from genqc.metrics.spectral import SPECTRAL_DISTANCE, spectral_distance
+
+if TYPE_CHECKING:
+    from genqc.features.base import FeatureExtractor
+
+#: (uint8 (B, H, W, C) images, (B,) labels) -> their uint8 reconstructions; see genqc.evaluation.reconstruction
+Reconstructor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+ALL_METRICS = (*DISTANCE_METRICS, "is")
+
+
+class _Features:
+    """Features of each (extractor, set), extracted once (through the content-keyed cache when given)."""
+
+    def __init__(
+        self,
+        sets: Mapping[str, EvalSet],
+        scorer: FeatureExtractor | None,
+        *,
+        cache: FeatureCache | None,
+        batch_size: int,
+        device: Any,
+    ) -> None:
+        self.sets, self.scorer, self.cache = sets, scorer, cache
+        self.batch_size, self.device = batch_size, device
+        self._done: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+
+    def __call__(self, net: FeatureExtractor, role: str) -> dict[str, np.ndarray]:
+        key = (id(net), role)
+        if key not in self._done:
+            layers = sorted({net.layer_for("fd"), *(["logits"] if net is self.scorer else [])})
+            images = self.sets[role]
+            self._done[key] = extract_cached(
+                net,
+                images.pixels,
+                layers=layers,
+                cache=self.cache,
+                images_hash=images.data_hash,
+                batch_size=self.batch_size,
+                device=self.device,
+            )
+        return self._done[key]
+
+
+def evaluate(
+    samples: EvalSet,
+    test: EvalSet,
+    *,
+    train: EvalSet | None = None,
+    extractors: Sequence[FeatureExtractor] = (),
+    classifier: FeatureExtractor | None = None,
+    metrics: Collection[str] = ALL_METRICS,
+    seed: int = 0,
+    bootstrap: int = 100,
+    ci_level: float = 0.95,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    k_prc: int = 3,
+    k_dc: int = 5,
+    max_train: int = 10000,
+    nearest: int = 16,
+    batch_size: int = 256,
+    device: Any = "cpu",
+    feature_cache: str | os.PathLike[str] | None = None,
+    reconstruct: Reconstructor | None = None,
+    reconstruction_batch_size: int = 256,
+    sampling: Mapping[str, Any] | None = None,
+) -> EvaluationResult:
+    """Measure ``samples`` against the ``test`` images (and, given ``train``, against the train/test floor).
+
+    ``extractors`` are the feature spaces of the distances (FD, KID, PRDC: those of
+    ``metrics``). ``classifier`` is the network whose logits give the Inception
+    Score; with ``train`` it also gives class balance, copies, per-class FD and the
+    nearest pairs. Without ``train`` only the distances and IS are measured (no
+    floors): what ``genqc metrics`` reports. ``reconstruct`` (a VAE's) adds MSE,
+    PSNR and SSIM of the test split's reconstructions, ``reconstruction_batch_size``
+    images at a time. ``sampling`` (the sample stage's summary) is copied as
+    ``sample_<field>``. Raises ValueError for sets too small for the settings.
+    """
+    if len(samples) < 2:
+        raise ValueError(f"{len(samples)} sample(s): metrics need at least 2")
+    unknown = sorted(set(metrics) - set(ALL_METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; valid: {', '.join(ALL_METRICS)}")
+    refs = reference_sets(train, len(samples), max_train=max_train, seed=seed) if train is not None else None
+    sets = {"samples": samples, "test": test}
+    if refs is not None:
+        sets.update(train=refs.train, floor=refs.floor)
+    # the classifier runs for IS when asked, and always for the full evaluation (class balance, copies)
+    scorer = classifier if classifier is not None and (refs is not None or "is" in metrics) else None
+    cache = FeatureCache(feature_cache) if feature_cache is not None else None
+    feats = _Features(sets, scorer, cache=cache, batch_size=batch_size, device=device)
+    knobs = {"bootstrap": bootstrap, "ci_level": ci_level, "seed": seed}
+    distance_knobs = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "k_prc": k_prc, "k_dc": k_dc}
+
+    result = EvaluationResult(metrics={})
+    out = result.metrics
+    out.update(n_samples=len(samples), n_test=len(test), **({"n_train": len(refs.train)} if refs else {}))
+    out.update({f"sample_{k}": sampling[k] for k in SAMPLING_FIELDS if sampling and k in sampling})
+    nets = list(dict.fromkeys([*extractors, *([scorer] if scorer is not None else [])]))
+    for net in nets:
+        if any(net is e for e in extractors):
+            space = net.space
+            scores = distance_metrics(
+                feats(net, "test"), feats(net, "samples"), space=space, metrics=metrics, **knobs, **distance_knobs
+            )
+            if refs is None:
+                out.update(scores)
+            else:
+                floor = distance_metrics(
+                    feats(net, "test"),
+                    feats(net, "floor"),
+                    space=space,
+                    metrics=metrics,
+                    **{**knobs, "bootstrap": 0},
+                    **distance_knobs,
+                )
+                out.update(with_floor(scores, floor))
+                add_fd_ratio(out, space)
+                result.prdc += [
+                    {"metric": f"{m}_{space}", "value": scores[f"{m}_{space}"], "floor": floor[f"{m}_{space}"]}
+                    for m in PRDC_OUTPUTS
+                    if f"{m}_{space}" in scores
+                ]
+        if net is scorer:
+            if refs is None:
+                out.update(inception_score(feats(net, "samples")["logits"], space=net.space, **knobs))
+            else:
+                _classifier_metrics(result, net, feats, samples, test, refs, nearest=nearest, **knobs)
+    if refs is not None:
+        _spectra(result, samples, test, refs.floor)
+    if reconstruct is not None:
+        out.update(_reconstruction(reconstruct, test, reconstruction_batch_size))
+    result.floor_size = len(refs.floor) if refs else 0
+    result.train_size = len(refs.train) if refs else 0
+    return result
+
+
+def _classifier_metrics(
+    result: EvaluationResult,
+    net: FeatureExtractor,
+    feats: _Features,
+    samples: EvalSet,
+    test: EvalSet,
+    refs: References,
+    *,
+    nearest: int,
+    bootstrap: int,
+    ci_level: float,
+    seed: int,
+) -> None:
+    """IS, class balance, copies, per-class FD and the nearest pairs: what the classifier's features give."""
+    out = result.metrics
+    for role, suffix in (("samples", ""), ("floor", FLOOR)):
+        scores = inception_score(
+            feats(net, role)["logits"],
+            space=net.space,
+            bootstrap=bootstrap if not suffix else 0,
+            ci_level=ci_level,
+            seed=seed,
+        )
+        out.update({k + suffix: v for k, v in scores.items() if not (suffix and k.endswith(QUALIFIERS))})
+    modes, report = class_balance(feats(net, "samples")["logits"], refs.train.labels)
+    modes_floor, _ = class_balance(feats(net, "floor")["logits"], refs.train.labels)
+    train_pool = feats(net, "train")["pool"]
+    memo, detail = copies(train_pool, refs.train, feats(net, "samples")["pool"], samples, refs.train_hashes)
+    # held-out real images: how often they look like copies
+    memo_floor, _ = copies(train_pool, refs.train, feats(net, "test")["pool"], test, refs.train_hashes)
+    for values, suffix in ((modes, ""), (modes_floor, FLOOR), (memo, ""), (memo_floor, FLOOR)):
+        out.update({k + suffix: v for k, v in values.items() if not (suffix and isinstance(v, str))})
+    labels = samples.labels
+    if (labels >= 0).any():  # a conditional model: FD of each class against that class's test images
+        fake, real = feats(net, "samples")["pool"], feats(net, "test")["pool"]
+        for c in np.unique(labels[labels >= 0]):
+            fake_c, real_c = fake[labels == c], real[test.labels == c]
+            if len(fake_c) >= 2 and len(real_c) >= 2:
+                out[f"fd_{net.space}_class{int(c)}"] = fd_from_features(real_c, fake_c)["fd"]
+    result.class_histogram = [
+        {"class": c, "real": float(r), "generated": float(g)}
+        for c, (r, g) in enumerate(zip(report.real_hist, report.sample_hist, strict=True))
+    ]
+    order = np.argsort(detail.ratio, kind="stable")[:nearest]
+    train_rows = detail.nearest_train_index[order]
+    result.nearest = pd.DataFrame(
+        {
+            "sample_id": np.array([samples.ids[i] for i in order], dtype=object),
+            "sample_image": np.array([samples.png(i) for i in order], dtype=object),
+            "train_id": np.array([refs.train.ids[i] for i in train_rows], dtype=object),
+            "train_image": np.array([refs.train.png(i) for i in train_rows], dtype=object),
+            "ratio": detail.ratio[order],
+            "distance": detail.distance[order],
+            "exact_copy": detail.exact_copy[order],
+        }
+    )
+
+
+def _spectra(result: EvaluationResult, samples: EvalSet, test: EvalSet, floor: EvalSet) -> None:
+    """Spectral distance of the samples (and of the floor's train images) from the test images, and plot rows."""
+    report = spectral_distance(test.pixels, samples.pixels)
+    floor_report = spectral_distance(test.pixels, floor.pixels)
+    result.metrics[SPECTRAL_DISTANCE] = report.summary[SPECTRAL_DISTANCE]
+    result.metrics[SPECTRAL_DISTANCE + FLOOR] = floor_report.summary[SPECTRAL_DISTANCE]
+    result.spectrum = [
+        {"frequency": int(f), "real": float(r), "generated": float(g)}
+        for f, r, g in zip(report.radius, report.real_spectrum, report.fake_spectrum, strict=True)
+    ]
+
+
+def _reconstruction(reconstruct: Reconstructor, test: EvalSet, batch_size: int) -> dict[str, float]:
+    """MSE/PSNR/SSIM of the test split's reconstructions, ``batch_size`` images per call."""
+    if batch_size < 1:
+        raise ValueError(f"reconstruction_batch_size must be >= 1, got {batch_size}")
+    images = test.pixels
+    parts = [
+        reconstruct(images[start : start + batch_size], test.labels[start : start + batch_size])
+        for start in range(0, len(images), batch_size)
+    ]
+    return reconstruction_metrics(images, np.concatenate(parts))
