@@ -469,7 +469,8 @@ def _problem(error: Any, source: str) -> str:
         return f"{source}: {key}={value!r}: must be a finite number (not NaN or infinity)"
     message = error["msg"].removeprefix("Value error, ")
     if isinstance(value, Mapping | list | tuple):  # a whole section or list failed: its dump would be noise
-        return f"{source}: {message}" if message.startswith(f"{key}.") else f"{source}: {key}: {message}"
+        whole = not location or message.startswith(f"{key}.")  # the message names its own key
+        return f"{source}: {message}" if whole else f"{source}: {key}: {message}"
     return f"{source}: {key}={value!r}: {message}"
 
 
