@@ -20,7 +20,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
         rows = np.flatnonzero(labels == label)
         rng = np.random.default_rng([seed, int(label) & 0x7FFFFFFF])
         rows = rows[rng.permutation(len(rows))]
-        n_test = int(round(len(rows) * test_fraction))
+        n_test = round(len(rows) * test_fraction)
         if len(rows) >= 2:
             n_test = min(max(n_test, 1), len(rows) - 1)
         is_test[rows[:n_test]] = True

@@ -57,7 +57,7 @@ def test_ingest_of_a_corrupt_folder_lists_rejects_and_exits_0(tmp_path: Path, ti
     [
         ({"ingest": {"test_fraction": 1.5}}, "ingest.test_fraction=1.5: Input should be less than 1"),
         ({"ingest": {"channels": 2}}, "ingest.channels=2"),
-        ({"ingest": {"colour": "rgb"}}, "unknown key 'ingest.colour'; allowed here: channels, image_size"),
+        ({"ingest": {"colour": "rgb"}}, "unknown key 'ingest.colour'; allowed here: channels, class_map, image_size"),
         ({"ingest": {"source": "folder:/does/not/exist"}}, "directory not found"),
     ],
 )
