@@ -126,7 +126,13 @@ def check_labels(values: np.ndarray, *, where: str, class_map: Mapping[str, int]
     elif kind == "O":
         items = values.tolist()
         text = [v for v in items if isinstance(v, str | bytes)]
-        numbers_ = [v for v in items if isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)]
+        numbers_ = [
+            v
+            for v in items
+            if isinstance(v, numbers.Real)
+            and not isinstance(v, bool | np.bool_)
+            and not (isinstance(v, float) and math.isnan(v))
+        ]  # fmt: skip  (NaN: a missing value)
         if text and numbers_:
             raise ConfigError(f"{where}: labels mix class names and numbers (e.g. {text[0]!r} and {numbers_[0]!r}); "
                               "use one kind")  # fmt: skip
