@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import os
 import stat
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -35,7 +36,10 @@ MIB = 1 << 20
 LIMIT_KEY = "ingest.max_array_mib"  # the params key behind max_bytes, for messages
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 NPY_HEADER_LIMIT = 10_000  # numpy's own default cap on a .npy header's length
-DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError)
+# What gzip and zipfile raise on damaged or hostile bytes (zipfile's parsers also let IndexError, struct.error,
+# OverflowError... through on malformed headers); all of them mean "this file is not what it claims".
+DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
+                     RuntimeError, ValueError, IndexError, KeyError, OverflowError, struct.error)  # fmt: skip
 
 
 def file_kind(mode: int) -> str:
@@ -66,7 +70,9 @@ def open_regular(path: Path) -> BinaryIO:
 
 
 def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB'; headers can claim sizes with more digits than a reader can parse."""
+    """1536 -> '1.5 KiB'; headers can claim sizes with more digits than a reader can parse (or a float hold)."""
+    if n >= 2**100:
+        return f"over 2^{n.bit_length() - 1} B"
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if value < 1024 or unit == "PiB":
@@ -146,13 +152,13 @@ def read_npz(path: Path, *, max_bytes: int) -> tuple[dict[str, np.ndarray], list
     with open_regular(path) as raw:
         try:
             archive = zipfile.ZipFile(raw)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except DECOMPRESS_ERRORS as exc:
             raise DataError(f"{path}: not an .npz archive (np.savez writes one): {exc}") from None
         with archive:
             budget = max_bytes
             for info in archive.infolist():
                 what = f"{path}[{info.filename}]"
-                if info.is_dir() or not info.filename.endswith(".npy"):
+                if not info.filename.endswith(".npy"):  # folders, other files (is_dir() fails on an empty name)
                     notes.append(f"{path.name}: member {info.filename!r} is not a .npy array; not read")
                     continue
                 key = info.filename[: -len(".npy")]
