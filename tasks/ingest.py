@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ def write_outputs(frames: dict[str, pd.DataFrame], classes: dict, summary: dict)
             for target, data in ((CLASSES_FILE, classes), (INGEST_DIR / "summary.json", summary)):
                 write_json(data, stack.enter_context(atomic_path(target)))
     except OSError as exc:  # pyarrow's messages omit the path; the previous outputs are untouched
-        reason = exc.strerror or str(exc).split("Detail: ")[-1]
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise DataError(f"cannot write {target}: {reason}; the previous outputs are left as they were") from exc
 
 
