@@ -262,3 +262,14 @@ def test_parquet_string_labels_map_to_classes_and_bad_rows_carry_reasons(tmp_pat
     assert loaded.ids == ["a", "d"] and loaded.labels.tolist() == [6, 5]
     no_id = "id is missing (null, empty or not a string or integer)"
     assert dict(loaded.rejected) == {"b": "label is NaN (missing)", "row 2": no_id}
+
+
+def test_an_idx_file_linking_out_of_its_directory_is_refused(tmp_path: Path) -> None:
+    outside, source = tmp_path / "elsewhere", tmp_path / "idx"
+    outside.mkdir()
+    source.mkdir()
+    write_idx(outside / "train-images-idx3-ubyte", np.zeros((2, 4, 4)), gz=False)
+    (source / "train-images-idx3-ubyte").symlink_to(outside / "train-images-idx3-ubyte")
+    write_idx(source / "train-labels-idx1-ubyte", np.array([0, 1]), gz=False)
+    with pytest.raises(ConfigError, match="train-images-idx3-ubyte is a link leading outside the directory"):
+        load_source(f"idx:{source}", **SIZE)

@@ -170,7 +170,7 @@ def folder_case(root: Path, outside: Path) -> Case:
     put("2/ghost.png", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n", "not a readable image")
     put("stray.png", png(GOOD[4]), "not inside a class subfolder")
     put(b"2/caf\xe9.png", png(GOOD[5]))  # a name that is not UTF-8: a row, its id escaped
-    put("2/\x1b[31mred\nline.png", png(GOOD[6]))  # terminal escapes in a name: a row, printed escaped
+    put("2/\x1b[31mred\nline.png", png(GOOD[6]))  # terminal escapes in a name: a row
     put("3/nested/deeper.png", png(GOOD[7]))  # class "3"
     for i, damaged in enumerate(mutations(png(GOOD[1]), 6, seed=1)):
         (root / "3").mkdir(exist_ok=True)
@@ -202,6 +202,18 @@ def folder_named_case(root: Path) -> Case:
             (root / name / f"{i}.png").write_bytes(png(GOOD[i]))
     return Case("folder_named_pinned", f"folder:{root}", 0, inputs=6, classes={"cat": 0, "dog": 1, "aardvark": 2},
                 ingest={"class_map": {"cat": 0, "dog": 1}})  # fmt: skip
+
+
+def folder_escapes_case(root: Path) -> Case:
+    """Terminal escape sequences and newlines in a class name and a rejected file name: printed escaped."""
+    for name in ("\x1b[31mred", "plain"):
+        for i in range(2):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            (root / name / f"{i}.png").write_bytes(png(GOOD[i]))
+    (root / "plain" / "\x1b[2Jclear\nscreen.txt").write_text("x")
+    return Case("folder_escaped_names", f"folder:{root}", 0, inputs=5,
+                rejected={"plain/\x1b[2Jclear\nscreen.txt": "unsupported file type"},
+                classes={"\x1b[31mred": 0, "plain": 1})  # fmt: skip
 
 
 # --------------------------------------------------------------------------- npz
@@ -343,8 +355,9 @@ def build(root: Path) -> list[Case]:
     (outside / "secret.png").write_bytes(png(GOOD[0]))
     np.save(outside / "secret.npy", np.arange(8))
     sources = root / "sources"
-    for kind in ("folder", "named", "npz", "parquet", "idx"):
+    for kind in ("folder", "named", "escapes", "npz", "parquet", "idx"):
         (sources / kind).mkdir(parents=True)
-    folders = [folder_case(sources / "folder", outside), folder_named_case(sources / "named")]
+    folders = [folder_case(sources / "folder", outside), folder_named_case(sources / "named"),
+               folder_escapes_case(sources / "escapes")]  # fmt: skip
     return [*folders, *npz_cases(sources / "npz", outside), *parquet_cases(sources / "parquet"),
             *idx_cases(sources / "idx")]  # fmt: skip

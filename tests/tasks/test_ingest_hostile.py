@@ -82,6 +82,8 @@ def _check_accounted(case: Case, result: dict) -> None:
     rows = pd.concat([train, test])
     assert dict(zip(rows["class_name"], rows["label"], strict=True)).items() <= recorded.items()
     assert "\x1b" not in stdout  # names with terminal escapes are printed escaped
+    if case.name == "folder_escaped_names":
+        assert "plain/\\x1b[2Jclear\\nscreen.txt" in stdout and "\\x1b[31mred" in stdout, stdout
 
 
 def _check_reads(case: Case, result: dict) -> None:
