@@ -84,9 +84,9 @@ def rows_to_uint8(array: np.ndarray, *, white: float) -> tuple[np.ndarray, list[
     """
     n = len(array)
     reasons: list[str | None] = [None] * n
-    out = np.zeros(array.shape, dtype=np.uint8)
-    if n == 0 or array.size == 0:
-        return out, reasons
+    full_range = array.dtype.kind == "u" and np.iinfo(array.dtype).max <= white  # uint8 at 255: nothing to check
+    if n == 0 or array.size == 0 or full_range:
+        return array_to_uint8(array, max_value=white), reasons  # uint8 at 255 is returned as is, no copy
     flat = array.reshape(n, -1)  # (N, ...) -> (N, H*W*C)
     finite = np.isfinite(flat).all(axis=1) if array.dtype.kind == "f" else np.ones(n, dtype=bool)
     low = np.where(finite, flat.min(axis=1), 0)
@@ -95,6 +95,9 @@ def rows_to_uint8(array: np.ndarray, *, white: float) -> tuple[np.ndarray, list[
     for i in np.flatnonzero(~fits):
         span = f"pixel values span {float(low[i]):g}..{float(high[i]):g}, outside 0..{white:g}"
         reasons[i] = "pixel values contain NaN or Inf" if not finite[i] else span
+    if fits.all():
+        return array_to_uint8(array, max_value=white), reasons
+    out = np.zeros(array.shape, dtype=np.uint8)
     keep = np.flatnonzero(fits)
     if len(keep):
         out[keep] = array_to_uint8(array[keep], max_value=white)
