@@ -40,7 +40,7 @@ class IngestParams(Section):
     # Unpinned names: a canonical integer name is its number, others follow in sorted order (data/ingest/classes.json)
     class_map: dict[str, int] = {}
     # largest decoded array a dataset file may declare (npz members, idx files, parquet row groups, in MiB); checked
-    # against headers before anything is allocated. 4096: 1M 28x28 or 350k 64x64 RGB uint8 images fit.
+    # against headers before anything is allocated. 4096: 5M 28x28 or 350k 64x64 RGB uint8 images fit.
     max_array_mib: int = Field(4096, ge=1, le=1_048_576)
 
     @field_validator("class_map", mode="before")
