@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 
 from tests.conftest import REPO, copy_repo, run_genqc, write_params
@@ -140,16 +139,20 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_a_write_error_is_one_line_exit_1_and_leaves_the_previous_outputs_whole(tiny_workdir: Path) -> None:
-    assert run_genqc("ingest", cwd=tiny_workdir).returncode == 0
-    out = tiny_workdir / "data/ingest"
+def test_a_write_error_is_one_line_exit_1_and_keeps_the_previous_outputs(tmp_path: Path, tiny_params: dict) -> None:
+    images = np.random.default_rng(0).integers(0, 256, (16, 16, 16), dtype=np.uint8)  # noise: ~5 KiB of PNG
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(16) % 2)
+    tiny_params["ingest"].update(source=f"npz:{tmp_path / 'd.npz'}", test_fraction=0.5)
+    write_params(tmp_path, tiny_params)
+    assert run_genqc("ingest", cwd=tmp_path).returncode == 0
+    out = tmp_path / "data/ingest"
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    tiny_params = yaml.safe_load((tiny_workdir / "params.yaml").read_text())
+    assert len(before["train.parquet"]) > 4096
     tiny_params["seed"] = 1  # new outputs would differ from the old ones
-    write_params(tiny_workdir, tiny_params)
+    write_params(tmp_path, tiny_params)
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, "-m", "genqc.cli", "ingest"], cwd=tiny_workdir, env=env, text=True,
-                            capture_output=True, timeout=600, preexec_fn=_limit_file_size(64 << 10))  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "genqc.cli", "ingest"], cwd=tmp_path, env=env, text=True,
+                            capture_output=True, timeout=600, preexec_fn=_limit_file_size(4096))  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines() == [
         "genqc ingest: error: cannot write data/ingest/train.parquet: File too large; the previous outputs are left "
