@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         return _report_user_error(args.command, exc, exc.exit_code)
     except FileNotFoundError as exc:
         return _report_user_error(args.command, exc, 2)
+    except OSError as exc:  # a full disk, a read-only or forbidden path: str() names the path and errno; exit 1
+        return _report_user_error(args.command, exc, 1)
+    except MemoryError as exc:
+        exc.args = exc.args or ("out of memory; lower the batch sizes or the data size",)
+        return _report_user_error(args.command, exc, 1)
     except KeyboardInterrupt:
         print(f"genqc {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -109,6 +109,33 @@ class IngestParams(Section):
     channels: Literal[1, 3] = 1
     resize: Literal["stretch", "crop", "pad"] = "pad"  # pad keeps MNIST's 28x28 digits unscaled in 32x32
     split: Literal["stratified", "source"] = "stratified"  # source: keep the dataset's own train/test split
+    # class name (folder name or string label) -> label; pinned names never change label when classes are added.
+    # Unpinned names: a canonical integer name is its number, others follow in sorted order (data/ingest/classes.json)
+    class_map: dict[str, int] = {}
+    # largest decoded array a dataset file may declare (npz members, idx files, parquet row groups, in MiB); checked
+    # against headers before anything is allocated. 4096: 5M 28x28 or 350k 64x64 RGB uint8 images fit.
+    max_array_mib: int = Field(4096, ge=1, le=1_048_576)
+
+    @field_validator("class_map", mode="before")
+    @classmethod
+    def _labels_in_range(cls, value: Any) -> Any:
+        from genqc.data.labels import MAX_LABEL
+
+        if not isinstance(value, dict):
+            return value  # pydantic reports the type
+
+        def valid(label: Any) -> bool:  # an integer, never a bool, a string or a float that pydantic would cast
+            return isinstance(label, int) and not isinstance(label, bool) and 0 <= label <= MAX_LABEL
+
+        bad = {name: label for name, label in value.items() if not valid(label) or not name}
+        if bad:
+            raise ValueError(f"labels must be 0..{MAX_LABEL} and names non-empty; got {bad}")
+        seen: dict[int, str] = {}
+        for name, label in value.items():
+            if label in seen:
+                raise ValueError(f"{seen[label]!r} and {name!r} both map to label {label}; give each class its own")
+            seen[label] = name
+        return value
 
     @field_validator("source")
     @classmethod

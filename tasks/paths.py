@@ -21,6 +21,7 @@ INGEST_TRAIN = INGEST_DIR / "train.parquet"
 INGEST_TEST = INGEST_DIR / "test.parquet"
 INGEST_REJECTED = INGEST_DIR / "rejected.parquet"
 INGEST_SUMMARY = INGEST_DIR / "summary.json"
+INGEST_CLASSES = INGEST_DIR / "classes.json"  # label <-> class name, and the rule that numbered each
 # validate
 VALIDATE_DIR = DATA / "validate"
 VALIDATED_TRAIN = VALIDATE_DIR / "train.parquet"

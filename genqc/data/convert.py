@@ -5,7 +5,11 @@ an RGBA WebP and an 8x8 scikit-learn digit all end up as uint8 (H, W, C) at the
 configured size by the same, documented rules:
 
 - 16-bit and 32-bit integer images are scaled to 8 bits by rounding (value/257),
-  never truncated.
+  never truncated; a 32-bit image holding values outside 0..65535 is refused,
+  never clipped (its scale is unknowable).
+- Array datasets (npz, idx) get one white level per array, stated by
+  ``white_level``; a row with NaN, Inf or a value outside 0..white is refused
+  with its reason (``rows_to_uint8``), never clipped.
 - Alpha is composited over black (the background of every offline dataset here).
 - Palette images are expanded through their palette before any conversion.
 - Channels: 1 uses PIL's ITU-R 601-2 luma; 3 uses RGB (grayscale is replicated).
@@ -46,16 +50,72 @@ def array_to_uint8(array: np.ndarray, *, max_value: float | None = None) -> np.n
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
+def white_level(array: np.ndarray) -> tuple[float, str | None]:
+    """The value that means white in an array dataset, and a note when it was inferred from the values.
+
+    uint8: 255; uint16: 65535; floats: 1.0 when every finite value is at most 1,
+    else 255; other integer types: 255 when every value is at most 255, else
+    65535. A row outside 0..white is then refused by ``rows_to_uint8``.
+    """
+    if array.dtype == np.uint8:
+        return 255.0, None
+    if array.dtype == np.uint16:
+        return 65535.0, None
+    if array.dtype.kind not in "uif":
+        raise ValueError(f"pixels of dtype {array.dtype} are not supported; use unsigned integers or floats in [0, 1]")
+    if array.size == 0:
+        return (1.0 if array.dtype.kind == "f" else 255.0), None
+    if array.dtype.kind == "f":
+        finite = array[np.isfinite(array)]
+        if finite.size == 0 or float(finite.max()) <= 1.0:
+            return 1.0, None
+        return 255.0, f"float pixels above 1.0 (max {float(finite.max()):g}): read on the 0-255 scale"
+    high = int(array.max())
+    if high <= 255:
+        return 255.0, None
+    return 65535.0, f"{array.dtype} pixels above 255 (max {high}): read as 16-bit (white = 65535)"
+
+
+def rows_to_uint8(array: np.ndarray, *, white: float) -> tuple[np.ndarray, list[str | None]]:
+    """Scale (N, ...) rows with white level ``white`` to uint8 by rounding; refuse rows that do not fit.
+
+    Returns the uint8 array (refused rows zeroed) and each row's reason (None
+    where the row is valid): NaN or Inf pixels, or values outside 0..white.
+    """
+    n = len(array)
+    reasons: list[str | None] = [None] * n
+    full_range = array.dtype.kind == "u" and np.iinfo(array.dtype).max <= white  # uint8 at 255: nothing to check
+    if n == 0 or array.size == 0 or full_range:
+        return array_to_uint8(array, max_value=white), reasons  # uint8 at 255 is returned as is, no copy
+    flat = array.reshape(n, -1)  # (N, ...) -> (N, H*W*C)
+    finite = np.isfinite(flat).all(axis=1) if array.dtype.kind == "f" else np.ones(n, dtype=bool)
+    low = np.where(finite, flat.min(axis=1), 0)
+    high = np.where(finite, flat.max(axis=1), 0)
+    fits = finite & (low >= 0) & (high <= white)
+    for i in np.flatnonzero(~fits):
+        span = f"pixel values span {float(low[i]):g}..{float(high[i]):g}, outside 0..{white:g}"
+        reasons[i] = "pixel values contain NaN or Inf" if not finite[i] else span
+    if fits.all():
+        return array_to_uint8(array, max_value=white), reasons
+    out = np.zeros(array.shape, dtype=np.uint8)
+    keep = np.flatnonzero(fits)
+    if len(keep):
+        out[keep] = array_to_uint8(array[keep], max_value=white)
+    return out, reasons
+
+
 def pil_to_array(img: Image.Image) -> np.ndarray:
     """Decode any PIL image to uint8 (H, W, C) with C in {1, 3, 4} preserving colour and alpha."""
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         raw = np.asarray(img)
-        if img.mode == "I" and raw.size and raw.max() <= 255:
-            raw = raw.astype(np.uint8)
-        elif img.mode == "I":
-            raw = np.clip(raw, 0, 65535).astype(np.uint16)
+        if img.mode == "I" and raw.size:
+            low, high = int(raw.min()), int(raw.max())
+            if low < 0 or high > 65535:
+                raise ValueError(f"32-bit integer pixels span {low}..{high}, outside 0..65535; refused, not "
+                                 "clipped: save the image as 8- or 16-bit")  # fmt: skip
+            raw = raw.astype(np.uint8) if high <= 255 else raw.astype(np.uint16)
         return array_to_uint8(raw)[:, :, None]
     if img.mode == "F":
         raise ValueError("32-bit float image; save it as 8- or 16-bit integer PNG/TIFF")

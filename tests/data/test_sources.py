@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import struct
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 
 from genqc.data.sources import load_source, parse_source, read_idx
 from genqc.data.table import encode_png
-from genqc.errors import ConfigError
+from genqc.errors import ConfigError, DataError
 
 SIZE = dict(size=16, channels=1, resize="stretch")
 
@@ -54,7 +55,7 @@ def test_idx_directory_keeps_the_source_split_as_hints(tmp_path: Path, gz: bool)
 def test_idx_with_a_lying_header_is_a_data_error(tmp_path: Path) -> None:
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(struct.pack(">BBBBIII", 0, 0, 8, 3, 10, 28, 28) + b"\0" * 100)
-    with pytest.raises(Exception, match="header says"):
+    with pytest.raises(DataError, match="truncated: its header declares 7840 bytes of data, the file holds 100"):
         read_idx(path)
 
 
@@ -136,7 +137,7 @@ def test_missing_or_empty_folder_is_a_config_error(tmp_path: Path) -> None:
         load_source(f"folder:{tmp_path}", **SIZE)
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.png").write_bytes(b"")
-    with pytest.raises(ConfigError, match="1 files rejected: empty file"):
+    with pytest.raises(ConfigError, match="1 inputs rejected: empty file"):
         load_source(f"folder:{tmp_path}", **SIZE)
 
 
@@ -158,10 +159,117 @@ def test_parquet_source_rejects_undecodable_rows_with_their_id(tmp_path: Path) -
     frame.to_parquet(tmp_path / "t.parquet")
     loaded = load_source(f"parquet:{tmp_path / 't.parquet'}", size=6, channels=1, resize="stretch")
     assert loaded.ids == ["a", "c"] and loaded.metadata["group"] == ["x", "y"]
-    assert loaded.rejected[0][0] == "b" and "decode failed" in loaded.rejected[0][1]
+    assert loaded.rejected == [("b", "not a readable image")]
 
 
 @pytest.mark.parametrize("spec", ["mnist", "builtin:", "http://x", "folder"])
 def test_unknown_source_lists_the_allowed_ones(spec: str) -> None:
     with pytest.raises(ConfigError, match="allowed: builtin:mnist5k, builtin:digits, idx:DIR"):
         parse_source(spec)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    stored = np.arange(24, dtype=np.uint8).reshape(4, 6) * 10  # stored 4 high, 6 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise
+    _save(Image.fromarray(stored), tmp_path / "0" / "photo.png", exif=exif)
+    _save(Image.fromarray(stored), tmp_path / "0" / "plain.png")
+    loaded = load_source(f"folder:{tmp_path}", size=6, channels=1, resize="pad")
+    by_id = dict(zip(loaded.ids, range(2), strict=True))
+    assert loaded.orig_sizes[by_id["0/photo.png"]] == (6, 4)  # height and width as displayed
+    upright = np.rot90(stored, k=-1)  # (6, 4): clockwise
+    assert np.array_equal(loaded.images[by_id["0/photo.png"], :, 1:5, 0], upright)
+
+
+def test_multi_frame_images_are_refused_not_cut_to_their_first_frame(tmp_path: Path) -> None:
+    frames = [Image.fromarray(np.full((4, 4), v, np.uint8)) for v in (10, 200)]
+    _save(frames[0], tmp_path / "0" / "anim.gif", save_all=True, append_images=frames[1:])
+    _save(frames[0], tmp_path / "0" / "pages.tif", save_all=True, append_images=frames[1:])
+    _save(frames[0], tmp_path / "0" / "apng.png", save_all=True, append_images=frames[1:])
+    _save(frames[0], tmp_path / "0" / "one.gif")
+    loaded = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
+    assert loaded.ids == ["0/one.gif"]
+    reasons = dict(loaded.rejected)
+    assert reasons["0/anim.gif"].startswith("multi-frame image (2 frames: animated or multi-page GIF)")
+    assert reasons["0/pages.tif"].startswith("multi-frame image (2 frames: animated or multi-page TIFF)")
+    assert reasons["0/apng.png"].startswith("multi-frame image (2 frames")
+
+
+def test_32_bit_tiff_is_scaled_as_16_bit_and_refused_past_65535_never_clipped(tmp_path: Path) -> None:
+    _save(Image.fromarray(np.full((4, 4), 257 * 100, np.int32), mode="I"), tmp_path / "0" / "ok.tif")
+    _save(Image.fromarray(np.full((4, 4), 70_000, np.int32), mode="I"), tmp_path / "0" / "over.tif")
+    _save(Image.fromarray(np.full((4, 4), -3, np.int32), mode="I"), tmp_path / "0" / "negative.tif")
+    loaded = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
+    assert loaded.ids == ["0/ok.tif"] and loaded.images.max() == 100
+    reasons = dict(loaded.rejected)
+    assert "32-bit integer pixels span 70000..70000, outside 0..65535; refused, not clipped" in reasons["0/over.tif"]
+    assert "span -3..-3" in reasons["0/negative.tif"]
+
+
+def test_hidden_and_system_folders_never_shift_the_numeric_classes(tmp_path: Path) -> None:
+    for name in ("0", "1", "2", "3", ".ipynb_checkpoints", "__MACOSX"):
+        _save(Image.fromarray(np.full((4, 4), 50, np.uint8)), tmp_path / name / "a.png")
+    (tmp_path / "1" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    loaded = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
+    assert dict(zip(loaded.ids, loaded.labels.tolist(), strict=True)) == {"0/a.png": 0, "1/a.png": 1, "2/a.png": 2,
+                                                                          "3/a.png": 3}  # fmt: skip
+    assert loaded.n_inputs == 4 and loaded.rejected == []
+    assert loaded.notes == [f"folder:{tmp_path}: 3 hidden or system entries (.*, __MACOSX) skipped"]
+
+
+def test_adding_a_named_folder_never_renumbers_the_pinned_ones(tmp_path: Path) -> None:
+    for name in ("cat", "dog"):
+        _save(Image.fromarray(np.full((4, 4), 50, np.uint8)), tmp_path / name / "a.png")
+    first = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
+    pinned = {name: info.label for name, info in first.classes.items()}
+    assert pinned == {"cat": 0, "dog": 1}
+    _save(Image.fromarray(np.full((4, 4), 50, np.uint8)), tmp_path / "aardvark" / "a.png")  # sorts first
+    unpinned = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
+    assert unpinned.classes["aardvark"].label == 0  # the documented hazard of unpinned names
+    again = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch", class_map=pinned)
+    assert {n: c.label for n, c in again.classes.items()} == {"cat": 0, "dog": 1, "aardvark": 2}
+
+
+def test_non_utf8_file_names_become_escaped_ids(tmp_path: Path) -> None:
+    (tmp_path / "0").mkdir()
+    Image.fromarray(np.full((4, 4), 9, np.uint8)).save(os.fsdecode(os.fsencode(tmp_path / "0") + b"/caf\xe9.png"),
+                                                       format="PNG")  # fmt: skip
+    loaded = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
+    assert loaded.ids == ["0/caf\\xe9.png"]
+    loaded.ids[0].encode("utf-8")  # writable to Parquet
+
+
+def test_npz_integer_and_float_pixels_get_a_stated_white_level_and_bad_rows_are_refused(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 5, 5)).astype(np.int64)  # np.array(...) of 0..255
+    np.savez(tmp_path / "ints.npz", images=pixels, labels=np.array([0, 1, 0, 1]))
+    loaded = load_source(f"npz:{tmp_path / 'ints.npz'}", size=5, channels=1, resize="stretch")
+    assert np.array_equal(loaded.images[:, :, :, 0], pixels.astype(np.uint8))  # white 255, not int64's max
+    floats = np.random.default_rng(1).random((4, 5, 5)) * 255
+    floats[3, 0, 0] = -0.5
+    np.savez(tmp_path / "floats.npz", images=floats, labels=np.array([0, 1, 0, 1]))
+    loaded = load_source(f"npz:{tmp_path / 'floats.npz'}", size=5, channels=1, resize="stretch")
+    assert loaded.notes == [f"npz:{tmp_path / 'floats.npz'}: float pixels above 1.0 (max {floats.max():g}): read on "
+                            "the 0-255 scale"]  # fmt: skip
+    assert loaded.rejected == [("floats-000003", f"pixel values span -0.5..{floats[3].max():g}, outside 0..255")]
+
+
+def test_parquet_string_labels_map_to_classes_and_bad_rows_carry_reasons(tmp_path: Path) -> None:
+    good = encode_png(np.full((6, 6), 7, np.uint8))
+    frame = pd.DataFrame({"id": ["a", "b", None, "d"], "label": ["cat", None, "dog", "dog"], "image": [good] * 4})
+    frame.to_parquet(tmp_path / "t.parquet")
+    loaded = load_source(f"parquet:{tmp_path / 't.parquet'}", size=6, channels=1, resize="stretch",
+                         class_map={"dog": 5})  # fmt: skip
+    assert loaded.ids == ["a", "d"] and loaded.labels.tolist() == [6, 5]
+    no_id = "id is missing (null, empty or not a string or integer)"
+    assert dict(loaded.rejected) == {"b": "label is NaN (missing)", "row 2": no_id}
+
+
+def test_an_idx_file_linking_out_of_its_directory_is_refused(tmp_path: Path) -> None:
+    outside, source = tmp_path / "elsewhere", tmp_path / "idx"
+    outside.mkdir()
+    source.mkdir()
+    write_idx(outside / "train-images-idx3-ubyte", np.zeros((2, 4, 4)), gz=False)
+    (source / "train-images-idx3-ubyte").symlink_to(outside / "train-images-idx3-ubyte")
+    write_idx(source / "train-labels-idx1-ubyte", np.array([0, 1]), gz=False)
+    with pytest.raises(ConfigError, match="train-images-idx3-ubyte is a link leading outside the directory"):
+        load_source(f"idx:{source}", **SIZE)
