@@ -113,6 +113,7 @@ def declared(family: str) -> set[Path]:
         INGEST_TEST,
         INGEST_REJECTED,
         INGEST_SUMMARY,
+        INGEST_CLASSES,
         VALIDATED_TRAIN,
         VALIDATED_TEST,
         QUARANTINE,
