@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_params(serve)
     serve.add_argument("--cron", default="0 3 * * *", help="cron schedule (default: daily at 03:00)")
     serve.add_argument("--name", default="genqc-nightly", help="deployment name")
+    serve.add_argument(
+        "--stages", nargs="*", default=None, help="only these dvc.yaml stages (e.g. validate: a data gate)"
+    )
     return parser
 
 
