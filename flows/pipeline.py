@@ -31,6 +31,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
+from prefect.runtime import flow_run
 
 from flows import run_logger
 from flows.artifacts import publish_run_artifacts
@@ -89,8 +90,6 @@ def with_retries(task_fn: Any, stage: str, cfg: PrefectParams) -> Any:
 
 def _run_name() -> str:
     """``genqc-all``, ``genqc-validate+train`` or ``genqc-exp-seed=1``: what the run did, at a glance."""
-    from prefect.runtime import flow_run
-
     parameters = flow_run.parameters or {}
     stages = "+".join(parameters.get("stages") or []) or "all"
     overrides = ",".join(parameters.get("overrides") or [])
