@@ -18,8 +18,9 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -e .
 	touch $@
 
+# The dask extra too: tests/flows/test_sweep.py runs a sweep on a Dask LocalCluster.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install -e ".[test,dask]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -29,6 +30,8 @@ install-test: $(VENV)/.installed-test
 run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# Everything, slow tests included: tests/flows/test_server.py starts a real `prefect server` (its own
+# PREFECT_HOME and port), a worker and `genqc serve`, and stops them by PID.
 test: install-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q

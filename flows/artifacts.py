@@ -1,10 +1,16 @@
-"""What a pipeline run shows in the Prefect UI: validation summary, metrics, sample grid, report link.
+"""What a pipeline run shows in the Prefect UI: validation summary, metrics, sample grid, report verdict.
 
 The builders are pure (file contents in, markdown or table rows out) so they are
 tested without a server; :func:`publish_run_artifacts` is the one task that reads
-the stage outputs and creates the artifacts. A missing output (its stage is not
-in dvc.yaml yet, or did not run) becomes an artifact saying so, never an error:
-a run that failed at validation still shows the validation summary.
+the stage outputs and creates the artifacts. Artifacts tell the truth:
+
+- an artifact is published only when the stage that writes its source ran in this
+  run (its base name is among the run's stages), so a partial run (validate only)
+  never replaces the last good metrics, samples or report with a placeholder;
+  a missing output becomes a note in the run's log and result instead;
+- the sample grid is the primary family's (``train.model``), labelled with it;
+- the report is its verdict and headline metrics with their intervals, in markdown
+  (a ``file://`` link means nothing on another host and the UI blocks it).
 """
 
 from __future__ import annotations
@@ -16,20 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import run_logger
-from genqc.experiments import flatten_keys
+from flows.dvc_pipeline import base_name
+from flows.experiments import flatten_keys
+from genqc.config import load_params
 
 VALIDATION_SUMMARY = Path("reports/validation/summary.json")
-METRICS = Path("reports/metrics.json")
+METRICS = Path("reports/metrics.json")  # the primary family's metrics and gate verdicts (publish stage)
 REPORT = Path("reports/report.html")
-# Where the sample and train stages write a grid of generated images, final samples first;
-# within a pattern the newest file wins (the family this run trained or sampled).
-SAMPLE_GRIDS = ("reports/samples.png", "reports/sample/*/grid.png", "reports/train/*/samples.png")
-MAX_INLINE_BYTES = 2_000_000  # a data: URI above this bloats the Prefect database; link it instead
+# The primary family's grids, final samples first: {model} is train.model.
+SAMPLE_GRIDS = ("reports/sample/{model}/grid.png", "reports/train/{model}/samples.png")
+MAX_INLINE_BYTES = 2_000_000  # a data: URI above this bloats the Prefect database; it is named, not shown
 CI_SUFFIXES = ("_ci_low", "_ci_high")
+# Which stage writes each artifact's source: the artifact is refreshed only by a run of that stage.
+PRODUCERS = {"genqc-validation": "validate", "genqc-metrics": "publish", "genqc-samples": "sample",
+             "genqc-report": "report"}  # fmt: skip
 
 
 def _cell(value: Any) -> str:
@@ -85,24 +95,47 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return rows + gates
 
 
-def find_sample_grid(root: Path) -> Path | None:
-    """The newest image grid the train/sample stages wrote, searching :data:`SAMPLE_GRIDS` in order."""
+def find_sample_grid(root: Path, model: str) -> Path | None:
+    """The primary family's grid: the sample stage's, else the train stage's last one (:data:`SAMPLE_GRIDS`)."""
     for pattern in SAMPLE_GRIDS:
-        found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
-        if found:
-            return found[0]
+        path = root / pattern.format(model=model)
+        if path.is_file():
+            return path
     return None
 
 
-def image_markdown(path: Path, root: Path) -> str:
-    """Markdown showing ``path`` inline as a data: URI (the Prefect UI cannot read local files)."""
+def image_markdown(path: Path, root: Path, model: str) -> str:
+    """Markdown showing ``path`` inline as a data: URI (the Prefect UI cannot read the worker's files)."""
     data = path.read_bytes()
     relative = path.relative_to(root)
+    title = f"# Samples: {model} (train.model, the primary family)\n\nFrom `{relative}`"
     if len(data) > MAX_INLINE_BYTES:
-        return (f"# Samples\n\n`{relative}` is {len(data):,} bytes, over the {MAX_INLINE_BYTES:,}-byte inline "
-                f"limit; open it at {path.resolve().as_uri()}\n")  # fmt: skip
+        return f"{title}: {len(data):,} bytes, over the {MAX_INLINE_BYTES:,}-byte inline limit of this artifact.\n"
     encoded = base64.b64encode(data).decode("ascii")
-    return f"# Samples\n\nFrom `{relative}`.\n\n![samples](data:image/png;base64,{encoded})\n"
+    return f"{title}.\n\n![{model} samples](data:image/png;base64,{encoded})\n"
+
+
+def report_markdown(metrics: dict[str, Any], validation: dict[str, Any] | None, model: str) -> str:
+    """The report's verdict and headline metrics (each with its interval) as markdown.
+
+    The verdict is the gates' (``gates_passed`` in metrics.json) and the data validation's
+    (``passed`` in its summary); the headline metrics are those that carry an interval.
+    """
+    gates_passed = metrics.get("gates_passed")
+    verdict = {True: "PASS", False: "FAIL"}.get(gates_passed, "UNKNOWN (no gate verdicts recorded)")
+    failed = [k.removeprefix("gate_") for k, v in metrics.items() if k.startswith("gate_") and v is False]
+    lines = [f"# genqc report: {verdict}", "", f"Primary family: **{model}** (train.model)."]
+    if failed:
+        lines.append("Failed gates: " + ", ".join(f"`{name}`" for name in failed) + ".")
+    if validation is not None and isinstance(validation.get("passed"), bool):
+        lines.append(f"Data validation: {'passed' if validation['passed'] else 'FAILED'}.")
+    headline = [r for r in metric_rows(metrics) if r["kind"] == "metric" and r["ci_low"] is not None]
+    if headline:
+        lines += ["", "| metric | value | 95% interval |", "|---|---|---|"]
+        lines += [f"| {r['key']} | {_cell(r['value'])} | [{_cell(r['ci_low'])}, {_cell(r['ci_high'])}] |"
+                  for r in headline]  # fmt: skip
+    lines += ["", f"The full page is `{REPORT}` in the run's checkout (a DVC output: `dvc pull` fetches it)."]
+    return "\n".join(lines) + "\n"
 
 
 def _read_json(path: Path, missing: str) -> tuple[dict[str, Any] | None, str]:
@@ -118,43 +151,58 @@ def _read_json(path: Path, missing: str) -> tuple[dict[str, Any] | None, str]:
     return data, ""
 
 
+def ran_in(stages: list[str] | None, key: str) -> bool:
+    """Whether the run's stages include the one that writes ``key``'s source (None: every stage ran)."""
+    return stages is None or PRODUCERS[key] in {base_name(s) for s in stages}
+
+
 @task(name="publish-run-artifacts", cache_policy=NO_CACHE)
-def publish_run_artifacts(repo_dir: str = ".") -> list[str]:
-    """Create the run's artifacts from whatever stage outputs exist; return the notes about missing ones."""
+def publish_run_artifacts(repo_dir: str = ".", stages: list[str] | None = None, model: str | None = None) -> list[str]:
+    """Create the artifacts of the outputs this run's ``stages`` wrote; return notes on the missing ones.
+
+    An artifact whose stage is not among ``stages`` is left as it was (the last run that made it);
+    one whose stage ran but left no output is noted, never replaced by a placeholder.
+    ``model`` is the primary family (default: train.model in params.yaml).
+    """
     logger = run_logger()
     root = Path(repo_dir).resolve()
+    model = model or load_params(root / "params.yaml").train.model
     notes: list[str] = []
 
-    def skip(key: str, note: str) -> None:
-        notes.append(note)
-        logger.info("artifact %s skipped: %s", key, note)
-        create_markdown_artifact(f"_{note}_", key=key, description="not available in this run")
+    def note(key: str, text: str) -> None:
+        notes.append(text)
+        logger.warning("artifact %s not updated: %s", key, text)
 
-    missing = f"no validation summary at {VALIDATION_SUMMARY} (validate stage not run)"
-    summary, problem = _read_json(root / VALIDATION_SUMMARY, missing)
-    if summary is None:
-        skip("genqc-validation", problem)
-    else:
-        create_markdown_artifact(validation_markdown(summary), key="genqc-validation",
-                                 description="data validation summary")  # fmt: skip
+    if ran_in(stages, "genqc-validation"):
+        summary, problem = _read_json(root / VALIDATION_SUMMARY, f"no validation summary at {VALIDATION_SUMMARY}")
+        if summary is None:
+            note("genqc-validation", problem)
+        else:
+            create_markdown_artifact(validation_markdown(summary), key="genqc-validation",
+                                     description="data validation summary")  # fmt: skip
 
-    metrics, problem = _read_json(root / METRICS, f"no metrics at {METRICS} (evaluate stage not run)")
-    if metrics is None:
-        skip("genqc-metrics", problem)
-    else:
-        create_table_artifact(metric_rows(metrics), key="genqc-metrics",
-                              description="metrics with confidence intervals and gate verdicts")  # fmt: skip
+    metrics, problem = _read_json(root / METRICS, f"no metrics at {METRICS}")
+    if ran_in(stages, "genqc-metrics"):
+        if metrics is None:
+            note("genqc-metrics", problem)
+        else:
+            described = f"{model}: metrics with confidence intervals and gate verdicts"
+            create_table_artifact(metric_rows(metrics), key="genqc-metrics", description=described)
 
-    grid = find_sample_grid(root)
-    if grid is not None:
-        create_markdown_artifact(image_markdown(grid, root), key="genqc-samples", description="generated samples")
-    else:
-        skip("genqc-samples", f"no sample grid ({' or '.join(SAMPLE_GRIDS)}); train/sample stages not run")
+    if ran_in(stages, "genqc-samples"):
+        grid = find_sample_grid(root, model)
+        if grid is None:
+            wanted = " or ".join(p.format(model=model) for p in SAMPLE_GRIDS)
+            note("genqc-samples", f"no sample grid for {model} ({wanted})")
+        else:
+            create_markdown_artifact(image_markdown(grid, root, model), key="genqc-samples",
+                                     description=f"{model}: generated samples")  # fmt: skip
 
-    report = root / REPORT
-    if report.is_file():
-        create_link_artifact(report.as_uri(), link_text=str(REPORT), key="genqc-report",
-                             description="the HTML report of this run")  # fmt: skip
-    else:
-        skip("genqc-report", f"no report at {REPORT} (report stage not run)")
+    if ran_in(stages, "genqc-report"):
+        if not (root / REPORT).is_file() or metrics is None:
+            note("genqc-report", f"no report at {REPORT}" if metrics is not None else problem)
+        else:
+            validation, _ = _read_json(root / VALIDATION_SUMMARY, "")
+            create_markdown_artifact(report_markdown(metrics, validation, model), key="genqc-report",
+                                     description=f"{model}: verdict and headline metrics")  # fmt: skip
     return notes

@@ -4,8 +4,9 @@ DVC owns the graph and the caching: the flow asks DVC for the stage order and
 runs ``dvc repro --single-item`` per stage, so a fresh stage is skipped by DVC,
 not by Prefect. Prefect adds what DVC lacks: retries for transient failures
 (``prefect.retry_stages`` in params.yaml), logs, schedules and artifacts
-(validation summary, metrics with intervals and gates, the sample grid, a link
-to the report).
+(validation summary, metrics with intervals and gates, the sample grid, the
+report's verdict). Each run holds its checkout's concurrency slot (one run per
+checkout at a time, see docs/orchestration.md).
 
 With param overrides the whole run is one DVC experiment (``dvc exp run -S``):
 the results land in the workspace as usual and are recorded under the
@@ -18,18 +19,25 @@ schedule with ``genqc serve`` (flows/deploy.py) or ``prefect deploy`` (prefect.y
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.runtime import flow_run
 
 from flows import run_logger
 from flows.artifacts import publish_run_artifacts
-from genqc.config import PrefectParams, load_params
-from genqc.dvc_pipeline import base_name, reproduce, stage_order, tail
-from genqc.experiments import check_overrides, run_experiment
+from flows.dvc_pipeline import base_name, reproduce, stage_order, tail
+from flows.experiments import check_overrides, parse_override, run_experiment
+from genqc.config import Params, PrefectParams, load_params
 
 
 @task(name="reproduce-stage", task_run_name="reproduce-{stage}", cache_policy=NO_CACHE)
@@ -51,6 +59,25 @@ def run_dvc_experiment(label: str, overrides: list[str], repo_dir: str = ".", ta
     return experiment
 
 
+def checkout_limit_name(root: Path) -> str:
+    """The global concurrency limit that serialises runs on one checkout: ``genqc-checkout-<hash of its path>``."""
+    return "genqc-checkout-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def ensure_checkout_limit(root: Path) -> str:
+    """Create the checkout's limit (1 slot) on the server unless it exists; return its name.
+
+    Two runs on the same checkout (two schedules, a schedule and ``genqc run``) would race on
+    DVC's repo lock and its workspace outputs, so each run holds the one slot while its stages
+    run; the second waits. Prefect only enforces limits that exist, hence the create.
+    """
+    name = checkout_limit_name(root)
+    # ObjectAlreadyExists: an earlier run (or a user, with another limit) created it first
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    return name
+
+
 def with_retries(task_fn: Any, stage: str, cfg: PrefectParams) -> Any:
     """``task_fn`` with ``prefect.retries`` retries when the stage's base name is in ``prefect.retry_stages``.
 
@@ -63,8 +90,6 @@ def with_retries(task_fn: Any, stage: str, cfg: PrefectParams) -> Any:
 
 def _run_name() -> str:
     """``genqc-all``, ``genqc-validate+train`` or ``genqc-exp-seed=1``: what the run did, at a glance."""
-    from prefect.runtime import flow_run
-
     parameters = flow_run.parameters or {}
     stages = "+".join(parameters.get("stages") or []) or "all"
     overrides = ",".join(parameters.get("overrides") or [])
@@ -92,9 +117,20 @@ def genqc_pipeline(
         experiment_name: name for the experiment (DVC picks one when None).
     """
     root = Path(repo_dir).resolve()
-    cfg = load_params(root / params_file).prefect
+    params = load_params(root / params_file)
     order = stage_order(root, stages or None)
     result: dict[str, Any] = {"stages": order, "experiment": None, "runs": []}
+    limit = ensure_checkout_limit(root)
+    run_logger().info("waiting for the checkout's slot (%s) so no other run works on %s at once", limit, root)
+    with concurrency(limit, occupy=1, strict=True):
+        _run_stages(result, root, order, params, stages, overrides, params_file, experiment_name)
+    return result
+
+
+def _run_stages(result: dict[str, Any], root: Path, order: list[str], params: Params, stages: list[str] | None,
+                overrides: list[str] | None, params_file: str, experiment_name: str | None) -> None:  # fmt: skip
+    """The stages (or the one experiment), then the artifacts of whatever they produced, even after a failure."""
+    cfg = params.prefect
     try:
         if overrides:
             check_overrides(root / params_file, overrides)
@@ -107,12 +143,24 @@ def genqc_pipeline(
             for stage in order:
                 result["runs"].append(with_retries(reproduce_stage, stage, cfg)(stage, str(root)))
     finally:
-        result["notes"] = publish_run_artifacts(str(root))
-    return result
+        result["notes"] = publish_run_artifacts(str(root), order, params.train.model)
+
+
+def check_run_arguments(root: Path, params_file: str, overrides: list[str], stages: list[str] | None) -> None:
+    """ConfigError unless every override is a valid ``KEY=VALUE`` and every stage is in dvc.yaml."""
+    for text in overrides:
+        parse_override(text)
+    if overrides:
+        check_overrides(root / params_file, overrides)
+    stage_order(root, stages)
 
 
 def main(args: argparse.Namespace) -> int:
-    """``genqc run``: run the flow in this directory; a failed stage exits like the stage did (1 or 2)."""
+    """``genqc run``: run the flow in this directory; a failed stage exits with the stage's own code.
+
+    ``--set`` and ``--stages`` are checked first, so a typo costs one line and exit 2, not a flow run.
+    """
+    check_run_arguments(Path.cwd(), args.params, list(args.overrides or []), args.stages or None)
     result = genqc_pipeline(
         stages=args.stages or None,
         overrides=list(args.overrides or []) or None,

@@ -1,12 +1,20 @@
-"""A grid of DVC experiments run concurrently by a Prefect task runner, then compared in one table.
+"""A grid of DVC experiments where every point completes, compared in one table from ``dvc exp show``.
 
-Each grid point is ``dvc exp run --temp -S KEY=VALUE ...``: DVC copies the repo
-to a temporary directory, runs the pipeline there and records the result as an
-experiment ref, so points run side by side without touching the workspace or
-each other. Prefect supplies the concurrency: a local thread pool by default, or
-a Dask / Ray cluster given its address (``prefect-dask`` / ``prefect-ray``, only
-imported then). The flow ends with a table artifact of every experiment's
-metrics (from ``dvc exp show``) and returns the same rows.
+Two executors, both designs DVC supports for experiments side by side:
+
+- ``queue`` (default): DVC's experiment queue. Each point is queued with
+  ``dvc exp run --queue -S KEY=VALUE``; ``dvc queue start -j N`` runs them, N at
+  a time, each in its own temporary copy of the repository; the flow waits on
+  ``dvc queue status``. DVC schedules, isolates and records every point.
+- ``dask``: each point is a Prefect task on a Dask cluster (prefect-dask, the
+  ``dask`` extra): a LocalCluster of N single-threaded workers, or a running
+  scheduler given ``--address tcp://HOST:PORT``. Each task runs ``dvc
+  --wait-for-lock exp run --temp``, so points that reach the repository's lock at
+  once wait for it instead of failing with "Unable to acquire lock".
+
+Either way the workspace is never touched; the flow ends with a table artifact of
+every experiment's params and metrics (from ``dvc exp show --json``) and returns
+the same rows.
 
     python -m flows.sweep --set train.model=dcgan,vae --set seed=0,1 --workers 2
 """
@@ -16,42 +24,46 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from prefect import flow
+from prefect import flow, task
 from prefect.artifacts import create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.cache_policies import NO_CACHE
 
 from flows import run_logger
+from flows.dvc_pipeline import StageFailed
+from flows.experiments import (
+    check_overrides,
+    expand_grid,
+    experiment_metrics,
+    queue_experiment,
+    queue_log,
+    start_queue,
+    wait_for_queue,
+)
 from flows.pipeline import run_dvc_experiment
-from genqc.dvc_pipeline import StageFailed
 from genqc.errors import ConfigError, GenqcError
-from genqc.experiments import check_overrides, expand_grid, experiment_metrics
+from tasks.common import print_table
 
-DEFAULT_WORKERS = 2  # experiments at once on the local thread pool; each is a whole pipeline in a subprocess
+DEFAULT_WORKERS = 2  # experiments at once; each is a whole pipeline in its own processes
+EXECUTORS = ("queue", "dask")
 
 
 def make_task_runner(address: str | None = None, max_workers: int = DEFAULT_WORKERS) -> Any:
-    """ThreadPoolTaskRunner locally; DaskTaskRunner (``tcp://``) or RayTaskRunner (``ray://``) for a cluster."""
+    """A DaskTaskRunner: on a LocalCluster of ``max_workers`` single-threaded workers, or at ``address``."""
     if max_workers < 1:
         raise ConfigError(f"--workers={max_workers}: need at least 1")
-    if not address:
-        return ThreadPoolTaskRunner(max_workers=max_workers)
-    if address.startswith("ray://"):
-        try:
-            from prefect_ray import RayTaskRunner
-        except ImportError:
-            raise ConfigError(f"--address {address} needs Ray's task runner: pip install prefect-ray "
-                              "(or pip install -e '.[ray]')") from None  # fmt: skip
-        return RayTaskRunner(address=address)
-    if "://" not in address:
-        raise ConfigError(f"--address {address!r}: expected tcp://HOST:PORT (Dask scheduler) or ray://HOST:PORT")
+    if address and not address.startswith("tcp://"):
+        raise ConfigError(f"--address {address!r}: expected tcp://HOST:PORT (a Dask scheduler)")
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError:
-        raise ConfigError(f"--address {address} needs Dask's task runner: pip install prefect-dask "
-                          "(or pip install -e '.[dask]')") from None  # fmt: skip
-    return DaskTaskRunner(address=address)
+        raise ConfigError("--executor dask needs Dask's task runner: pip install -e '.[dask]' "
+                          "(prefect-dask)") from None  # fmt: skip
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                          cluster_kwargs={"n_workers": max_workers, "threads_per_worker": 1})  # fmt: skip
 
 
 def comparison_rows(points: list[list[str]], names: list[str | None], errors: list[str | None],
@@ -61,33 +73,32 @@ def comparison_rows(points: list[list[str]], names: list[str | None], errors: li
     for overrides, name, error in zip(points, names, errors, strict=True):
         row: dict[str, Any] = {"experiment": name or "-", "status": "failed" if error else "done"}
         row.update(dict(o.split("=", 1) for o in overrides))
-        row.update(metrics.get(name, {}) if name else {"error": (error or "").strip().splitlines()[-1]})
+        if error:
+            row["error"] = (error or "").strip().splitlines()[-1]
+        elif metrics.get(name or ""):
+            row.update(metrics[name or ""])
+        else:
+            row["error"] = "no metrics for this experiment in dvc exp show"
         rows.append(row)
     return rows
 
 
-@flow(name="genqc-sweep", flow_run_name="genqc-sweep-{label}", log_prints=True,
-      task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_WORKERS))  # fmt: skip
-def genqc_sweep(
-    grid: list[str],
-    label: str = "grid",
-    repo_dir: str = ".",
-    stages: list[str] | None = None,
-    params_file: str = "params.yaml",
-) -> list[dict[str, Any]]:
-    """Run every point of ``grid`` (``["train.model=dcgan,vae", "seed=0,1"]``) as a temp DVC experiment.
+@task(name="queue-experiments", cache_policy=NO_CACHE)
+def run_on_queue(root: str, points: list[list[str]], stages: list[str] | None, workers: int,
+                 timeout_s: float | None = None) -> tuple[list[str | None], list[str | None]]:  # fmt: skip
+    """Queue every point, start DVC's queue with ``workers`` jobs, wait; (names, errors) in grid order."""
+    names = [queue_experiment(overrides, root, targets=stages) for overrides in points]
+    run_logger().info("queued %s; starting %d DVC queue worker(s)", ", ".join(names), workers)
+    start_queue(root, workers)
+    states = wait_for_queue(root, names, timeout_s=timeout_s)
+    errors: list[str | None] = [None if states[n] == "Success" else queue_log(root, n) or states[n] for n in names]
+    return list(names), errors
 
-    Returns the comparison table (also published as the ``genqc-sweep`` table artifact). Raises
-    StageFailed after publishing the table when any experiment failed.
-    """
-    root = Path(repo_dir).resolve()
-    points = expand_grid(grid)
-    if not points:
-        raise ConfigError("the sweep grid is empty; give at least one --set KEY=V1,V2")
-    for overrides in points:
-        check_overrides(root / params_file, overrides)
-    run_logger().info("sweep of %d experiments: %s", len(points), grid)
-    futures = [run_dvc_experiment.submit(",".join(o), o, str(root), targets=stages, temp=True) for o in points]
+
+def run_as_tasks(root: str, points: list[list[str]], stages: list[str] | None
+                 ) -> tuple[list[str | None], list[str | None]]:  # fmt: skip
+    """One ``dvc exp run --temp`` task per point on the flow's task runner; (names, errors) in grid order."""
+    futures = [run_dvc_experiment.submit(",".join(o), o, root, targets=stages, temp=True) for o in points]
     names: list[str | None] = []
     errors: list[str | None] = []
     for future in futures:
@@ -97,7 +108,38 @@ def genqc_sweep(
         except GenqcError as exc:
             names.append(None)
             errors.append(str(exc))
-    metrics = experiment_metrics(root, [n for n in names if n])
+    return names, errors
+
+
+@flow(name="genqc-sweep", flow_run_name="genqc-sweep-{label}", log_prints=True)
+def genqc_sweep(
+    grid: list[str],
+    label: str = "grid",
+    repo_dir: str = ".",
+    stages: list[str] | None = None,
+    params_file: str = "params.yaml",
+    executor: Literal["queue", "dask"] = "queue",
+    workers: int = DEFAULT_WORKERS,
+) -> list[dict[str, Any]]:
+    """Run every point of ``grid`` (``["train.model=dcgan,vae", "seed=0,1"]``) as a DVC experiment.
+
+    ``executor="queue"``: DVC's queue with ``workers`` jobs. ``"dask"``: one task per point on the
+    flow's task runner (give it with ``with_options(task_runner=make_task_runner(...))``).
+    Returns the comparison table (also the ``genqc-sweep`` table artifact). Raises StageFailed,
+    after publishing the table, when any experiment failed.
+    """
+    root = Path(repo_dir).resolve()
+    points = expand_grid(grid)
+    if not points:
+        raise ConfigError("the sweep grid is empty; give at least one --set KEY=V1,V2")
+    for overrides in points:
+        check_overrides(root / params_file, overrides)
+    run_logger().info("sweep of %d experiments on %s: %s", len(points), executor, grid)
+    if executor == "queue":
+        names, errors = run_on_queue(str(root), points, stages, workers)
+    else:
+        names, errors = run_as_tasks(str(root), points, stages)
+    metrics = experiment_metrics(root, [n for n, e in zip(names, errors, strict=True) if n and not e])
     rows = comparison_rows(points, names, errors, metrics)
     create_table_artifact(rows, key="genqc-sweep", description=f"sweep {label}: {' '.join(grid)}")
     for row in rows:
@@ -112,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flows.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", dest="grid", action="append", default=[], metavar="KEY=V1,V2", required=True,
                         help="one axis of the grid; repeat for more (the grid is their product)")  # fmt: skip
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="experiments at once (thread pool)")
-    parser.add_argument("--address", default=None,
-                        help="run on a cluster instead: tcp://HOST:PORT (Dask) or ray://HOST:PORT (Ray)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="experiments at once")
+    parser.add_argument("--executor", choices=EXECUTORS, default="queue",
+                        help="queue: DVC's experiment queue (default); dask: Prefect tasks on Dask")  # fmt: skip
+    parser.add_argument("--address", default=None, help="with --executor dask: a running scheduler at "
+                        "tcp://HOST:PORT (default: a LocalCluster)")  # fmt: skip
     parser.add_argument("--stages", nargs="*", default=None, help="only up to these dvc.yaml stages")
     parser.add_argument("--repo", default=".", help="project root (default: the current directory)")
     parser.add_argument("--params", default="params.yaml", metavar="FILE", help="params file the grid is checked on")
@@ -124,18 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        runner = make_task_runner(args.address, args.workers)
+        sweep = genqc_sweep
+        if args.executor == "dask":
+            sweep = genqc_sweep.with_options(task_runner=make_task_runner(args.address, args.workers))
+        elif args.workers < 1:
+            raise ConfigError(f"--workers={args.workers}: need at least 1")
         label = "x".join(str(len(expand_grid([axis]))) for axis in args.grid)
-        rows = genqc_sweep.with_options(task_runner=runner)(grid=args.grid, label=label, repo_dir=args.repo,
-                                                            stages=args.stages, params_file=args.params)  # fmt: skip
+        rows = sweep(grid=args.grid, label=label, repo_dir=args.repo, stages=args.stages,
+                     params_file=args.params, executor=args.executor, workers=args.workers)  # fmt: skip
     except GenqcError as exc:
         print(f"genqc sweep: error: {exc}", file=sys.stderr)
         return exc.exit_code
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    from tasks.common import print_table
-
     print_table([tuple(row.get(c, "") for c in columns) for row in rows], tuple(columns))
     return 0
 

@@ -18,6 +18,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# Stage tests run `genqc <stage>` in scratch work directories outside the project; the CLI finds the
+# project's tasks/ and flows/ through GENQC_PROJECT there (genqc/cli.py), and so do their subprocesses.
+os.environ.setdefault("GENQC_PROJECT", str(REPO))
 
 # Overrides applied on top of params.yaml; each stage's section is shrunk here only.
 TINY_OVERRIDES: dict = {

@@ -21,6 +21,7 @@ def test_deployment_carries_its_cron_schedule_and_parameters() -> None:
     assert [s.schedule.cron for s in deployment.schedules] == ["30 2 * * 1"]
     assert deployment.parameters == {"stages": ["validate"]}
     assert deployment.entrypoint.endswith("pipeline.py:genqc_pipeline")
+    assert deployment.concurrency_limit == 1  # a second scheduled run waits for the first
 
 
 @pytest.mark.parametrize("cron", ["61 3 * * *", "every night", "0 3 * *", "H 3 * * *"])
@@ -44,3 +45,4 @@ def test_prefect_yaml_declares_the_same_deployment() -> None:
     path, _, name = deployment["entrypoint"].partition(":")
     assert load_flow_from_entrypoint(str(REPO / path) + ":" + name).name == "genqc-pipeline"
     assert deployment["work_pool"]["name"]
+    assert deployment["concurrency_limit"] == 1

@@ -1,4 +1,4 @@
-"""genqc/experiments.py: overrides, grids and the metrics of DVC experiments."""
+"""flows/experiments.py: overrides, grids and the metrics of DVC experiments."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genqc.errors import ConfigError
-from genqc.experiments import (
+from flows.experiments import (
     apply_overrides,
     check_overrides,
     expand_grid,
@@ -16,6 +15,7 @@ from genqc.experiments import (
     parse_override,
     split_values,
 )
+from genqc.errors import ConfigError
 
 
 def test_parse_override_and_its_errors() -> None:

@@ -8,6 +8,7 @@ first stages of the project over tiny params.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prefect.artifacts import Artifact
 
+from flows.dvc_pipeline import stage_order
 from flows.pipeline import genqc_pipeline, reproduce_stage, with_retries
 from genqc.cli import main as cli_main
 from genqc.config import PrefectParams
-from genqc.dvc_pipeline import stage_order
 from tests.conftest import copy_repo, write_params
 from tests.flows.toyrepo import TOY_PARAMS, init_git_dvc, make_toy_repo
 
@@ -41,14 +43,17 @@ def test_reproduce_stage_task_body(toy_repo: Path) -> None:
 
 @pytest.mark.slow  # each flow pays for DVC subprocesses; the server start is shared
 def test_flow_runs_every_stage_in_dvc_order_and_publishes_what_exists(prefect_server, toy_repo: Path) -> None:
-    result = genqc_pipeline(repo_dir=str(toy_repo))
-    assert [r["stage"] for r in result["runs"]] == ["prep", "train@dcgan", "train@vae", "evaluate"]
+    state = genqc_pipeline(repo_dir=str(toy_repo), return_state=True)
+    result = state.result()
+    assert [r["stage"] for r in result["runs"]] == ["prep", "train@dcgan", "train@vae", "publish"]
     assert all(r["ran"] for r in result["runs"])
     assert json.loads((toy_repo / "reports/metrics.json").read_text())["score"] == 3
-    # metrics and the sample grid exist in the toy repo; validation summary and report do not
-    assert len(result["notes"]) == 2
-    assert any("reports/validation/summary.json" in n for n in result["notes"])
-    assert any("reports/report.html" in n for n in result["notes"])
+    # the toy's publish stage wrote the metrics: their table is this run's artifact; the toy has no
+    # validate, sample or report stage, so those artifacts are not this run's to touch (no notes either)
+    assert result["notes"] == []
+    metrics = Artifact.get("genqc-metrics")
+    assert metrics is not None and metrics.flow_run_id == state.state_details.flow_run_id
+    assert json.loads(metrics.data)[0] == {"key": "score", "value": 3, "ci_low": 2, "ci_high": 4, "kind": "metric"}
 
 
 @pytest.mark.slow
@@ -114,6 +119,52 @@ def test_genqc_run_prints_the_stages_and_exits_like_the_stage(
     assert re.search(r"^prep\s+ran\s", capsys.readouterr().out, re.MULTILINE)
     assert cli_main(["run", "--stages", "trian"]) == 2
     assert "genqc run: error: unknown stage in ['trian']" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_genqc_run_exits_with_the_failing_stages_own_code(
+    prefect_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_toy_repo(tmp_path / "r", stages={"usage": {"cmd": "python step.py usage"}})
+    monkeypatch.chdir(repo)
+    assert cli_main(["run", "--stages", "usage"]) == 2  # the stage exited 2; dvc repro itself exits 255
+    assert "train.steps=-1 is not allowed: must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_checkout_take_turns(prefect_server, tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    log = tmp_path / "stage.log"
+    repo = make_toy_repo(tmp_path / "r", stages={"slow": {"cmd": f"python step.py slow {log}", "always_changed": True}})
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server
+    command = [sys.executable, "-m", "genqc.cli", "run", "--stages", "slow"]
+    runs = [subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs  # without the slot: "Unable to acquire lock"
+    events = [line.split()[0] for line in log.read_text().splitlines()]
+    assert events == ["start", "end", "start", "end"]  # the checkout's slot: the second run waited for the first
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--set", "train.steps"], "genqc run: error: param override 'train.steps' is not KEY=VALUE"),
+        (["--set", "train.modle=vae"], "unknown key 'train.modle'"),
+        (["--stages", "trian"], "genqc run: error: unknown stage in ['trian']"),
+    ],
+)
+def test_genqc_run_checks_set_and_stages_before_any_flow_run(toy_repo: Path, arguments: list[str],
+                                                             message: str) -> None:  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    done = subprocess.run([sys.executable, "-m", "genqc.cli", "run", *arguments], cwd=toy_repo, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line, no traceback, no flow run logs
+    assert "flow run" not in done.stdout + done.stderr
+    assert not (toy_repo / "out").exists()
 
 
 def test_retry_stages_take_dvc_yaml_names_not_matrix_items() -> None:

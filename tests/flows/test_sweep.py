@@ -1,39 +1,36 @@
-"""flows/sweep.py: a grid of DVC experiments in temp workspaces, compared in one table."""
+"""flows/sweep.py: a grid of DVC experiments (DVC's queue, or Prefect tasks on Dask), compared in one table."""
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.experiments import queue_statuses
 from flows.sweep import comparison_rows, genqc_sweep, make_task_runner
 from flows.sweep import main as sweep_main
 from genqc.errors import ConfigError
-from tests.flows.toyrepo import TOY_PARAMS
+from tests.flows.toyrepo import TOY_PARAMS, make_toy_repo
 
 
-def test_local_runs_use_a_thread_pool_of_the_asked_size() -> None:
-    runner = make_task_runner(None, 3)
-    assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 3
+def test_dask_runner_is_a_local_cluster_or_the_given_scheduler() -> None:
+    from prefect_dask import DaskTaskRunner
+
+    local = make_task_runner(None, 3)
+    assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["n_workers"] == 3
+    assert make_task_runner("tcp://127.0.0.1:8786").address == "tcp://127.0.0.1:8786"
     with pytest.raises(ConfigError, match="--workers=0: need at least 1"):
         make_task_runner(None, 0)
     with pytest.raises(ConfigError, match="expected tcp://HOST:PORT"):
         make_task_runner("localhost:8786")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("prefect_dask") is not None, reason="prefect-dask is installed")
-def test_a_cluster_address_without_prefect_dask_says_what_to_install() -> None:
-    with pytest.raises(ConfigError, match="pip install prefect-dask"):
-        make_task_runner("tcp://127.0.0.1:8786")
-
-
-@pytest.mark.skipif(importlib.util.find_spec("prefect_ray") is not None, reason="prefect-ray is installed")
-def test_a_ray_address_without_prefect_ray_says_what_to_install() -> None:
-    with pytest.raises(ConfigError, match="pip install prefect-ray"):
-        make_task_runner("ray://127.0.0.1:10001")
+def test_queue_status_table_is_read_by_name() -> None:
+    output = ("Task     Name        Created    Status\n551665c  plump-tuns  11:09 AM   Success\n"
+              "fb73abf  pithy-ryas  11:09 AM   Running\n\nWorker status: 1 active, 0 idle\n")  # fmt: skip
+    assert queue_statuses(output) == {"plump-tuns": "Success", "pithy-ryas": "Running"}
 
 
 def test_comparison_rows_keep_failures_visible() -> None:
@@ -48,16 +45,38 @@ def test_sweep_cli_rejects_a_bad_axis_with_exit_2(capsys: pytest.CaptureFixture[
     assert "is not KEY=VALUE" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_two_experiments_run_concurrently_and_both_reach_the_table(prefect_server, toy_repo: Path) -> None:
-    before = (toy_repo / "params.yaml").read_text()
-    sweep = genqc_sweep.with_options(task_runner=make_task_runner(None, 2))
-    rows = sweep(grid=["seed=1,2"], label="seeds", repo_dir=str(toy_repo))
+def _assert_both_points_done(rows: list[dict], repo: Path, before: str) -> None:
     steps = TOY_PARAMS["train"]["steps"]
     assert sorted((row["seed"], row["score"], row["status"]) for row in rows) == [
         ("1", 10 + steps, "done"), ("2", 20 + steps, "done")]  # fmt: skip
     assert all(row["experiment"] != "-" and row["score_ci_low"] == row["score"] - 1 for row in rows)
-    # --temp: the workspace is untouched (params unchanged, no stage outputs)
-    assert (toy_repo / "params.yaml").read_text() == before
-    assert not (toy_repo / "out").exists()
+    # the workspace is untouched (params unchanged, no stage outputs)
+    assert (repo / "params.yaml").read_text() == before
+    assert not (repo / "out").exists()
     assert yaml.safe_load(before)["seed"] == 0
+
+
+@pytest.mark.slow
+def test_two_points_on_dvcs_queue_both_complete_and_reach_the_table(prefect_server, toy_repo: Path) -> None:
+    before = (toy_repo / "params.yaml").read_text()
+    rows = genqc_sweep(grid=["seed=1,2"], label="seeds", repo_dir=str(toy_repo), executor="queue", workers=2)
+    _assert_both_points_done(rows, toy_repo, before)
+
+
+@pytest.mark.slow
+def test_two_points_on_a_dask_local_cluster_both_complete(prefect_server, toy_repo: Path) -> None:
+    before = (toy_repo / "params.yaml").read_text()
+    sweep = genqc_sweep.with_options(task_runner=make_task_runner(None, 2))
+    rows = sweep(grid=["seed=1,2"], label="seeds", repo_dir=str(toy_repo), executor="dask")
+    _assert_both_points_done(rows, toy_repo, before)
+
+
+@pytest.mark.slow
+def test_a_failing_point_is_in_the_table_with_its_stage_message(prefect_server, tmp_path: Path) -> None:
+    repo = make_toy_repo(tmp_path / "r", stages={"check": {"cmd": "python step.py ${seed}", "params": ["seed"]}})
+    (repo / "step.py").write_text((repo / "step.py").read_text().replace('if name == "fail":', 'if name == "1":'))
+    init_commit = subprocess.run(["git", "commit", "-qam", "seed 1 fails"], cwd=repo, check=False)
+    assert init_commit.returncode == 0
+    state = genqc_sweep(grid=["seed=0,1"], repo_dir=str(repo), return_state=True)
+    assert state.is_failed() and "1 of 2 sweep experiments failed" in state.message
+    assert "disk on fire: cannot write out/fail.json" in state.message

@@ -14,6 +14,7 @@ Matrix / foreach stages appear under DVC's own address (``train@dcgan``);
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,18 +28,32 @@ TAIL_LINES = 25  # lines of a failed command's stderr kept in the error: enough 
 TAIL_CHARS = 4000  # and never more than this, so a flow state message stays readable
 
 
+# DVC's message when a stage command fails: "failed to run: genqc train, exited with 2".
+_STAGE_EXIT = re.compile(r"failed to run: .*, exited with (-?\d+)")
+
+
+def stage_exit_code(returncode: int, output: str) -> int:
+    """The failing stage's own exit code, read from DVC's message (``dvc repro`` itself exits 255).
+
+    Falls back to DVC's code when its output names none (DVC failed before running a command).
+    """
+    found = _STAGE_EXIT.findall(output)
+    return int(found[-1]) if found else returncode
+
+
 class StageFailed(GenqcError):
     """A DVC command (one stage, or an experiment) exited non-zero; carries the tail of its stderr.
 
-    The exit code follows the stage's own (2: config error, otherwise 1), so ``genqc run``
-    exits the way ``genqc <stage>`` would have.
+    ``returncode`` is the stage's own exit code when DVC names it, so ``genqc run`` exits the
+    way ``genqc <stage>`` did (1: data or gate failure, 2: config error, any other code the
+    stage chose); DVC's own failure (255) and a killed stage (negative) become 1.
     """
 
     def __init__(self, what: str, returncode: int, tail: str) -> None:
         self.what = what
         self.returncode = returncode
         self.tail = tail
-        self.exit_code = 2 if returncode == 2 else 1
+        self.exit_code = returncode if 0 < returncode < 255 else 1
         detail = f":\n{tail}" if tail else " (no output on stderr)"
         super().__init__(f"{what} failed with exit code {returncode}{detail}")
 
@@ -81,12 +96,19 @@ def dvc_env() -> dict[str, str]:
     return env
 
 
-def run_dvc(args: Sequence[str], cwd: str | Path, what: str) -> subprocess.CompletedProcess[str]:
-    """Run ``dvc ARGS`` with this interpreter in ``cwd``; raise :class:`StageFailed` on a non-zero exit."""
-    command = [sys.executable, "-m", "dvc", *args]
+def run_dvc(
+    args: Sequence[str], cwd: str | Path, what: str, *, wait_for_lock: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``dvc ARGS`` with this interpreter in ``cwd``; raise :class:`StageFailed` on a non-zero exit.
+
+    ``wait_for_lock``: wait for another DVC process's repo lock instead of failing with
+    "Unable to acquire lock" (experiments started side by side in one repository).
+    """
+    command = [sys.executable, "-m", "dvc", *(["--wait-for-lock"] if wait_for_lock else []), *args]
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=dvc_env(), check=False)
     if done.returncode != 0:
-        raise StageFailed(what, done.returncode, tail(done.stderr or done.stdout))
+        output = (done.stderr or "") + (done.stdout or "")
+        raise StageFailed(what, stage_exit_code(done.returncode, output), tail(done.stderr or done.stdout))
     return done
 
 

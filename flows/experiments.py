@@ -5,7 +5,13 @@ the run is an experiment, recorded as a git ref next to the commit it started
 from, so a sweep never needs a copy of the pipeline and never edits params.yaml
 by hand. ``temp=True`` runs the experiment in a temporary copy of the repository
 (``dvc exp run --temp``), so several can run at once without clobbering the
-workspace or each other.
+workspace or each other; they wait for each other's repo lock (``dvc
+--wait-for-lock``) instead of failing with "Unable to acquire lock".
+
+DVC's own way to run many is its experiment queue: :func:`queue_experiment`
+(``dvc exp run --queue``), :func:`start_queue` (``dvc queue start -j N``: N
+workers, each experiment in its own temporary copy) and :func:`wait_for_queue`
+(``dvc queue status`` until every queued one has finished).
 
 Overrides are checked against genqc's params schema before DVC starts, so a
 typo (``train.modle=vae``) stops with the key and what is allowed instead of a
@@ -17,14 +23,17 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genqc.dvc_pipeline import run_dvc
+from flows.dvc_pipeline import StageFailed, run_dvc, tail
 from genqc.errors import ConfigError
 
 _RAN = re.compile(r"Ran experiment\(s\):\s*(.+)")
+_QUEUED = re.compile(r"Queued experiment '([^']+)'")
+FINISHED = ("Success", "Failed")  # `dvc queue status` states after which an experiment no longer changes
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -115,15 +124,76 @@ def run_experiment(
 ) -> str:
     """``dvc exp run -S K=V ...``; return the experiment's name. Raises StageFailed with stderr's tail."""
     args = ["exp", "run"] + (["--temp"] if temp else []) + (["--name", name] if name else [])
-    for text in overrides:
-        parse_override(text)
-        args += ["-S", text]
-    args += list(targets or [])
-    done = run_dvc(args, repo_dir, f"dvc experiment {' '.join(overrides) or '(no overrides)'}")
+    args += _set_args(overrides) + list(targets or [])
+    what = f"dvc experiment {' '.join(overrides) or '(no overrides)'}"
+    done = run_dvc(args, repo_dir, what, wait_for_lock=temp)
     found = _RAN.search(done.stdout)
     if not found:
         raise ConfigError(f"dvc exp run succeeded but printed no experiment name; its output was:\n{done.stdout}")
     return found.group(1).strip().split(",")[0].strip()
+
+
+def _set_args(overrides: Sequence[str]) -> list[str]:
+    args: list[str] = []
+    for text in overrides:
+        parse_override(text)
+        args += ["-S", text]
+    return args
+
+
+def queue_experiment(overrides: Sequence[str], repo_dir: str | Path = ".", *,
+                     targets: Sequence[str] | None = None) -> str:  # fmt: skip
+    """``dvc exp run --queue -S K=V ...``: stage one experiment in DVC's queue; return the name DVC gave it."""
+    args = ["exp", "run", "--queue", *_set_args(overrides), *(targets or [])]
+    done = run_dvc(args, repo_dir, f"dvc exp run --queue {' '.join(overrides)}", wait_for_lock=True)
+    found = _QUEUED.search(done.stdout + done.stderr)
+    if not found:
+        raise ConfigError(f"dvc exp run --queue printed no experiment name; its output was:\n{done.stdout}")
+    return found.group(1)
+
+
+def start_queue(repo_dir: str | Path, jobs: int) -> None:
+    """``dvc queue start -j JOBS``: DVC's workers run the queued experiments, JOBS at a time, then exit."""
+    if jobs < 1:
+        raise ConfigError(f"--workers={jobs}: need at least 1")
+    run_dvc(["queue", "start", "-j", str(jobs)], repo_dir, "dvc queue start", wait_for_lock=True)
+
+
+def queue_statuses(status_output: str) -> dict[str, str]:
+    """Experiment name -> state from ``dvc queue status``'s table (``Task  Name  Created  Status``)."""
+    states: dict[str, str] = {}
+    for line in status_output.splitlines():
+        cells = line.split()
+        if len(cells) >= 3 and cells[0] != "Task" and not line.startswith("Worker status"):
+            states[cells[1]] = cells[-1]
+    return states
+
+
+def wait_for_queue(repo_dir: str | Path, names: Sequence[str], *, poll_s: float = 2.0,
+                   timeout_s: float | None = None) -> dict[str, str]:  # fmt: skip
+    """Poll ``dvc queue status`` until every one of ``names`` is Success or Failed; return their states.
+
+    ``timeout_s`` (None: no limit) raises StageFailed naming the experiments still queued or running.
+    """
+    start = time.monotonic()
+    while True:
+        done = run_dvc(["queue", "status"], repo_dir, "dvc queue status")
+        states = queue_statuses(done.stdout)
+        pending = [n for n in names if states.get(n) not in FINISHED]
+        if not pending:
+            return {n: states[n] for n in names}
+        if timeout_s is not None and time.monotonic() - start > timeout_s:
+            raise StageFailed(f"dvc queue: {', '.join(pending)} still unfinished after {timeout_s:.0f} s", 1,
+                              tail(done.stdout))  # fmt: skip
+        time.sleep(poll_s)
+
+
+def queue_log(repo_dir: str | Path, name: str) -> str:
+    """The tail of a queued experiment's log (``dvc queue logs NAME``): where a failed one says why."""
+    try:
+        return tail(run_dvc(["queue", "logs", name], repo_dir, f"dvc queue logs {name}").stdout)
+    except StageFailed as exc:
+        return exc.tail
 
 
 def flatten_keys(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -164,8 +234,17 @@ def metrics_by_experiment(show: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return out
 
 
-def experiment_metrics(repo_dir: str | Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The metrics DVC recorded for each named experiment (``dvc exp show --json``); missing ones map to {}."""
-    done = run_dvc(["exp", "show", "--json", "--no-pager"], repo_dir, "dvc exp show")
-    found = metrics_by_experiment(json.loads(done.stdout or "[]"))
-    return {name: found.get(name, {}) for name in names}
+def experiment_metrics(repo_dir: str | Path, names: Sequence[str], *, settle_s: float = 30.0,
+                       poll_s: float = 1.0) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The metrics DVC recorded for each named experiment (``dvc exp show --json``); missing ones map to {}.
+
+    A queue worker reports an experiment finished a moment before ``dvc exp show`` lists its
+    metrics, so names still without metrics are asked again for up to ``settle_s`` seconds.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        done = run_dvc(["exp", "show", "--json", "--no-pager"], repo_dir, "dvc exp show")
+        found = metrics_by_experiment(json.loads(done.stdout or "[]"))
+        if all(found.get(name) for name in names) or time.monotonic() > deadline:
+            return {name: found.get(name, {}) for name in names}
+        time.sleep(poll_s)
