@@ -81,8 +81,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.pipeline import genqc_pipeline
     from flows.dvc_pipeline import reproduce, run_dvc
+    from flows.pipeline import genqc_pipeline
 
     n_stages, repeat = (3, 1) if quick else (5, 3)
     figures: dict[str, Any] = {"stages": n_stages, "repeat": repeat}
