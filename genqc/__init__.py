@@ -6,3 +6,13 @@ imported inside the functions that need them so the CLI starts fast.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["validate"]
+
+
+def __getattr__(name: str):  # PEP 562: `genqc.validate` without importing pandas/GX at `import genqc`
+    if name == "validate":
+        from genqc.quality.validation import validate
+
+        return validate
+    raise AttributeError(f"module 'genqc' has no attribute {name!r}")

@@ -28,6 +28,7 @@ EVALUATE_DIR = DATA / "evaluate"
 FEATURE_CACHE = DATA / "cache" / "features"
 SAMPLE_REPORTS = REPORTS / "sample"
 EVALUATE_REPORTS = REPORTS / "evaluate"
+GX_PROJECT = Path(".")  # the Great Expectations project lives in ./gx (its Data Docs site: reports/validation/docs)
 METRICS_FILE = REPORTS / "metrics.json"  # the primary family's (train.model) metrics: the contract path
 
 

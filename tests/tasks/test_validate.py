@@ -106,12 +106,12 @@ def test_every_injected_problem_is_quarantined_and_fails_the_gate(
     results = summary["expectations"]
     assert summary["passed"] is False
     for name in ("train.exact_duplicate", "train.blank", "train.saturated", "train.decode", "train.size.height",
-                 "test.leakage", "train.class_balance", "train.class_kl", "train.attribute_balance.group",
+                 "test.leakage", "train.class_balance", "train.label_kl", "train.attribute_balance.group",
                  "train.attribute_kl.group"):  # fmt: skip
         assert results[name]["success"] is False, name
     assert results["train.near_duplicate"]["severity"] == "warning" and results["train.near_duplicate"]["rows"] >= 1
     assert results["train.decode"]["rows"] == 1
-    assert results["train.class_kl"]["observed"] > 0.05
+    assert results["train.label_kl"]["observed"] > 0.05
     assert "9: share" in results["train.class_balance"]["observed"]
     for line in ("train.class_balance", "test.leakage", "train.blank"):
         assert line in out  # the failure table names the checks
@@ -131,8 +131,8 @@ def test_the_same_data_without_problems_passes(workdir: Path, tiny_params: dict,
     assert summary["passed"] is True and all(e["success"] for e in summary["expectations"].values())
     docs = workdir / "reports/validation/docs"
     assert (docs / "index.html").is_file() and list(docs.glob("validations/**/*.html"))
-    leftovers = {p.name for p in workdir.iterdir()} - {"data", "reports", "params.yaml"}
-    assert not leftovers, f"GX wrote outside reports/validation: {leftovers}"
+    leftovers = {p.name for p in workdir.iterdir()} - {"data", "reports", "gx", "params.yaml"}
+    assert not leftovers, f"GX wrote outside reports/validation and gx/: {leftovers}"
 
 
 def test_missing_ingest_output_exits_2_and_says_to_run_ingest(tiny_workdir: Path,
