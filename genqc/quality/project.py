@@ -95,7 +95,8 @@ def row_condition(check: Check) -> dict[str, Any]:
 
 def save_suite(context: Any, checks: list[Check]) -> Any:
     """The suite built from the checks; saved only when it differs from the stored one (stable files in git)."""
-    suite = gx.ExpectationSuite(name=NAME, meta={"generated_by": "genqc: edit params.yaml's validate section"})
+    # Built under a scratch name: GX writes add_expectation straight through to a stored suite of the same name.
+    suite = gx.ExpectationSuite(name=f"{NAME}-candidate", meta={"generated_by": "genqc from params.yaml's validate"})
     for check in checks:
         expectation_type = getattr(gx.expectations, check.expectation, None) or custom.CUSTOM[check.expectation]
         meta = {"genqc_check": check.name, "allowed": check.allowed}
@@ -107,7 +108,8 @@ def save_suite(context: Any, checks: list[Check]) -> Any:
         stored = None
     if stored is not None and _comparable(stored) == _comparable(suite):
         return stored
-    return context.suites.add_or_update(suite)
+    suite.name = NAME
+    return context.suites.add_or_update(suite) if stored is not None else context.suites.add(suite)
 
 
 def checkpoint(context: Any, suite: Any) -> Any:
@@ -116,19 +118,28 @@ def checkpoint(context: Any, suite: Any) -> Any:
         source = context.data_sources.get(NAME)
     except Exception:  # not there yet
         source = context.data_sources.add_pandas(NAME)
-    asset = next((a for a in source.assets if a.name == ASSET), None) or source.add_dataframe_asset(ASSET)
-    batch = next((b for b in asset.batch_definitions if b.name == ASSET), None) or \
-        asset.add_batch_definition_whole_dataframe(ASSET)  # fmt: skip
-    definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=NAME, data=batch,
-                                                                                      suite=suite))  # fmt: skip
+    # get_asset/get_batch_definition (not .assets) return objects wired to the context, so batches can be built.
+    asset = source.get_asset(ASSET) if ASSET in source.get_asset_names() else source.add_dataframe_asset(ASSET)
     try:
-        existing = context.checkpoints.get(NAME)
-        actions = [a for a in existing.actions if a.name != DOCS_ACTION]
+        batch = asset.get_batch_definition(ASSET)
+    except KeyError:
+        batch = asset.add_batch_definition_whole_dataframe(ASSET)
+    # Created once, then left alone: GX's add_or_update would re-save the suite with fresh expectation ids (git churn)
+    # and would drop the actions a user added to the Checkpoint.
+    try:
+        definition = context.validation_definitions.get(NAME)
     except Exception:  # first run
-        actions = []
-    actions.insert(0, UpdateDataDocsAction(name=DOCS_ACTION, site_names=[NAME]))
-    return context.checkpoints.add_or_update(gx.Checkpoint(name=NAME, validation_definitions=[definition],
-                                                           actions=actions, result_format="SUMMARY"))  # fmt: skip
+        definition = context.validation_definitions.add(gx.ValidationDefinition(name=NAME, data=batch, suite=suite))
+    docs_action = UpdateDataDocsAction(name=DOCS_ACTION, site_names=[NAME])
+    try:
+        point = context.checkpoints.get(NAME)
+    except Exception:  # first run
+        return context.checkpoints.add(gx.Checkpoint(name=NAME, validation_definitions=[definition],
+                                                     actions=[docs_action], result_format="SUMMARY"))  # fmt: skip
+    if not any(a.name == DOCS_ACTION for a in point.actions):
+        point.actions.insert(0, docs_action)
+        point.save()
+    return point
 
 
 def prune_history(context: Any, keep: int) -> int:

@@ -102,7 +102,7 @@ def _observed(check: Check, result: Any) -> tuple[Any, int | None]:
 
 def validate(train: pd.DataFrame, test: pd.DataFrame, settings: ValidateParams | None = None, *, image_size: int,
              channels: int, project: Path | None = None, docs: Path | None = None,
-             run_name: str = "genqc validate") -> ValidationResult:  # fmt: skip
+             run_name: str = "genqc-validate") -> ValidationResult:  # fmt: skip
     """Validate a train and a test image table; quarantine failing rows with their reasons.
 
     ``project`` is the directory holding (or to hold) the ``gx/`` project whose Data Docs
