@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -183,3 +188,121 @@ def test_ci_workflow_runs_the_gate_and_always_uploads_the_report() -> None:
     assert any(c.strip() == "genqc ingest" for c in commands) and any(c.strip() == "genqc validate" for c in commands)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"].rstrip("/") == "reports/validation"
+
+
+def _chromium_dom(page: Path, tmp: Path) -> str:
+    """The page's DOM after its scripts ran, in headless Chromium with the network features off."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("headless Chromium not installed (apt-get install -y chromium)")
+    profile = tmp / "chromium-profile"
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run",
+                           f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
+                           page.resolve().as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _warning_only_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The clean splits plus one near-duplicate train image: only a warning-level check fails."""
+    train, test = _clean_splits()
+    near = decode_images(train)[1].copy()
+    near[0, 0:2, 0] ^= 64
+    extra = images_to_table(near[None], train["label"].to_numpy()[1:2], ["near-0000"], extra={"group": ["a"]})
+    return pd.concat([train, extra], ignore_index=True), test
+
+
+def test_a_warning_only_run_reads_passed_with_warnings_everywhere(
+    workdir: Path, tiny_params: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, test = _warning_only_splits()
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert "gate PASSED WITH WARNINGS" in out and "train.near_duplicate" in out
+
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    assert summary["status"] == "passed with warnings" and summary["passed"] is True
+    metrics = json.loads((workdir / "reports/validation/metrics.json").read_text())
+    n = len(summary["expectations"])
+    assert metrics == {"expectations_passed": n - 1, "errors_failed": 0, "warnings_failed": 1,
+                       "rows_clean": len(train) + len(test) - 1, "rows_quarantined": 1}  # fmt: skip
+
+    docs = workdir / "reports/validation/docs"
+    page = next(docs.glob("validations/**/*.html")).read_text()
+    assert "Passed with warnings" in page and "Failed" not in page.split("Status:")[1][:400]
+    dom = _chromium_dom(docs / "index.html", workdir)
+    assert "ge-warning-icon" in dom and "ge-failed-icon" not in dom  # the index's status agrees with the gate
+
+
+def test_data_docs_open_offline_with_bounded_history_and_say_genqc_checks_in_words(
+    workdir: Path, tiny_params: dict
+) -> None:
+    train, test = _clean_splits()
+    _write_ingest(workdir, train, test)
+    params = _params(tiny_params)
+    params["validate"]["history"] = 2
+    write_params(workdir, params)
+    for _ in range(3):
+        assert genqc_main(["validate"]) == 0
+    runs = list((workdir / "gx/uncommitted/validations").glob("genqc/*/*/*.json"))
+    assert len(runs) == 2  # history bounded by validate.history
+
+    docs = workdir / "reports/validation/docs"
+    for page in docs.rglob("*.html"):
+        text = page.read_text()
+        assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', text), page  # no CDN asset left
+    dom = _chromium_dom(docs / "index.html", workdir)
+    rows = re.findall(r'<tr class="clickable-row" data-href="(validations/[^"]+)"', dom)
+    assert len(rows) == 2 and all((docs / unquote(r)).is_file() for r in rows)  # the index lists the kept runs
+    suite_page = (docs / "expectations/genqc.html").read_text()
+    assert "near-duplicate of an earlier image" in suite_page and "identical to a train image" in suite_page
+
+
+def test_the_gx_project_opens_with_gx_api_and_its_checkpoint_reruns(workdir: Path, tiny_params: dict) -> None:
+    train, test = _clean_splits()
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 0
+    code = textwrap.dedent("""
+        import great_expectations as gx, pandas as pd
+        import genqc.quality.expectations  # registers genqc's Expectation classes
+        context = gx.get_context(mode="file", project_root_dir=".")
+        suite = context.suites.get("genqc")
+        point = context.checkpoints.get("genqc")
+        print(len(suite.expectations), [a.type for a in point.actions])
+        print(sorted({e.severity.value for e in suite.expectations}))
+    """)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, actions = done.stdout.splitlines()[0].split(" ", 1)
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    assert int(count) == len(summary["expectations"]) and "update_data_docs" in actions
+    assert done.stdout.splitlines()[1] == "['critical', 'warning']"  # GX 1.x native severity
+
+
+def test_duplicate_ids_are_caught_and_the_later_rows_quarantined(workdir: Path, tiny_params: dict) -> None:
+    train, test = _clean_splits()
+    train.loc[train.index[:40], "id"] = "same-id"
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 1
+    quarantine = pd.read_parquet(workdir / "data/validate/quarantine.parquet")
+    assert len(quarantine) == 39 and all(list(r) == ["duplicate_id"] for r in quarantine["reasons"])
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    assert summary["expectations"]["train.duplicate_id"]["rows"] == 39  # GX counts what the quarantine acted on
+
+
+def test_the_old_class_kl_severity_key_exits_2_naming_label_kl(
+    tiny_workdir: Path, tiny_params: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    severity = dict(tiny_params["validate"]["severity"])
+    severity["class_kl"] = severity.pop("label_kl")
+    tiny_params["validate"]["severity"] = severity
+    write_params(tiny_workdir, tiny_params)
+    assert genqc_main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert "class_kl was renamed label_kl" in err and "validate.severity.label_kl" in err
