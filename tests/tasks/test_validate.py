@@ -181,13 +181,28 @@ def test_ci_workflow_runs_the_gate_and_always_uploads_the_report() -> None:
     import yaml
 
     workflow = yaml.safe_load((REPO / ".github/workflows/data-quality.yml").read_text())
-    steps = workflow["jobs"]["validate"]["steps"]
+    job = workflow["jobs"]["validate"]
+    steps = job["steps"]
     commands = [s.get("run", "") for s in steps]
     install = next(c for c in commands if "pip install" in c)
-    assert install.index("torch==2.13.0") < install.index("pip install -e .")  # CPU torch before the project
+    assert install.index("torch==2.13.0") < install.index('pip install "$GENQC_REQUIREMENT"')  # CPU torch first
+    assert "-e ." not in install and job["env"]["GENQC_REQUIREMENT"].startswith("genqc @ ")  # genqc as a dependency
     assert any(c.strip() == "genqc ingest" for c in commands) and any(c.strip() == "genqc validate" for c in commands)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"].rstrip("/") == "reports/validation"
+    actions = [s["uses"] for s in steps if "uses" in s]
+    assert actions and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", a) for a in actions)  # pinned by SHA
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["persist-credentials"] is False
+
+
+def test_ci_workflows_pass_zizmor() -> None:
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).with_name("zizmor"))
+    if not Path(zizmor).is_file():
+        pytest.skip("zizmor not installed (pip install -e '.[test]')")
+    done = subprocess.run([zizmor, "--offline", str(REPO / ".github/workflows")], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _chromium_dom(page: Path, tmp: Path) -> str:
