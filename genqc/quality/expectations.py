@@ -36,6 +36,8 @@ from genqc.data.table import decode_png
 from genqc.quality import balance, duplicates
 
 TRAIN = "train"  # the value of the split column that marks reference (train) rows for the leakage checks
+# Defaults (GX leaves a kwarg equal to its default out of the saved configuration, so renderers fall back to these).
+MAX_DISTANCE, MAX_PIXEL_DIFF, TOLERANCE = 4, 1.0, 0.25
 _DOMAIN = ("batch_id", "table", "column_list", "row_condition", "condition_parser", "ignore_row_if")
 
 
@@ -141,11 +143,24 @@ class WorstShareDeviation(ColumnAggregateMetricProvider):
 
 
 # ----------------------------------------------------------------------------- expectations
+def _condition_words(condition: Any) -> str:
+    """A GX 1.x row condition (object or its dict) as ``qc_split == train and qc_usable == True``."""
+    if hasattr(condition, "dict"):
+        condition = condition.dict()
+    if isinstance(condition, dict) and condition.get("type") == "and":
+        return " and ".join(_condition_words(c) for c in condition.get("conditions", []))
+    if isinstance(condition, dict) and "column" in condition:
+        column = condition["column"].get("name") if isinstance(condition["column"], dict) else condition["column"]
+        return f"{column} {condition.get('operator')} {condition.get('parameter')}"
+    return str(condition)
+
+
 def _words(template: str, params: dict[str, Any], configuration: Any) -> list[RenderedStringTemplateContent]:
     """One sentence for Data Docs; the split a check is scoped to is named by its row condition."""
     condition = (configuration.kwargs.get("row_condition") if configuration else None) or ""
     if condition:
-        template, params = f"If $row_condition, then {template}", {**params, "row_condition": condition}
+        template = f"If $row_condition, then {template}"
+        params = {**params, "row_condition": _condition_words(condition)}
     return [RenderedStringTemplateContent(content_block_type="string_template",
                                           string_template={"template": template, "params": params})]  # fmt: skip
 
@@ -191,8 +206,8 @@ class ExpectImagesToHaveNoEarlierNearDuplicate(MulticolumnMapExpectation):
 
     map_metric = "multicolumn_values.genqc_no_earlier_near_duplicate"
     success_keys = ("mostly", "max_distance", "max_pixel_diff")
-    max_distance: int = 4
-    max_pixel_diff: float = 1.0
+    max_distance: int = MAX_DISTANCE
+    max_pixel_diff: float = MAX_PIXEL_DIFF
     library_metadata: ClassVar[dict] = {"tags": ["genqc"], "contributors": ["genqc"]}
 
     @classmethod
@@ -201,7 +216,8 @@ class ExpectImagesToHaveNoEarlierNearDuplicate(MulticolumnMapExpectation):
         kw = configuration.kwargs if configuration else {}
         return _words("no image is a near-duplicate of an earlier image: perceptual hashes within $max_distance "
                       f"bits of 64 and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
-                      {"max_distance": kw.get("max_distance"), "max_pixel_diff": kw.get("max_pixel_diff")},
+                      {"max_distance": kw.get("max_distance", MAX_DISTANCE),
+                       "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF)},
                       configuration)  # fmt: skip
 
 
@@ -224,8 +240,8 @@ class ExpectTestImagesNotNearTrain(MulticolumnMapExpectation):
 
     map_metric = "multicolumn_values.genqc_not_near_train"
     success_keys = ("mostly", "max_distance", "max_pixel_diff")
-    max_distance: int = 4
-    max_pixel_diff: float = 1.0
+    max_distance: int = MAX_DISTANCE
+    max_pixel_diff: float = MAX_PIXEL_DIFF
     library_metadata: ClassVar[dict] = {"tags": ["genqc"], "contributors": ["genqc"]}
 
     @classmethod
@@ -234,7 +250,8 @@ class ExpectTestImagesNotNearTrain(MulticolumnMapExpectation):
         kw = configuration.kwargs if configuration else {}
         return _words("no test image is a near-copy of a train image: perceptual hashes within $max_distance bits "
                       f"and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
-                      {"max_distance": kw.get("max_distance"), "max_pixel_diff": kw.get("max_pixel_diff")},
+                      {"max_distance": kw.get("max_distance", MAX_DISTANCE),
+                       "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF)},
                       configuration)  # fmt: skip
 
 
@@ -244,7 +261,7 @@ class ExpectColumnSharesToMatchWeights(ColumnAggregateExpectation):
     metric_dependencies = ("column.genqc_share_check",)
     success_keys = ("weights", "tolerance")
     weights: dict
-    tolerance: float = 0.25
+    tolerance: float = TOLERANCE
     library_metadata: ClassVar[dict] = {"tags": ["genqc"], "contributors": ["genqc"]}
 
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
@@ -260,7 +277,7 @@ class ExpectColumnSharesToMatchWeights(ColumnAggregateExpectation):
         total = float(sum(weights.values())) or 1.0
         shares = ", ".join(f"{k}: {float(v) / total:.3f}" for k, v in weights.items())
         return _words("each $column value's share lies within ±$tolerance_pct % of its expected share ($shares).",
-                      {"column": kw.get("column"), "tolerance_pct": f"{100 * float(kw.get('tolerance', 0)):g}",
+                      {"column": kw.get("column"), "tolerance_pct": f"{100 * float(kw.get('tolerance', TOLERANCE)):g}",
                        "shares": shares}, configuration)  # fmt: skip
 
 
