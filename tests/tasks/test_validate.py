@@ -72,9 +72,15 @@ def _with_problems() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[str]]]:
     train.loc[corrupt, IMAGE] = b"\x89PNG\r\n\x1a\n this is not a PNG"
     leak = _table(base[2:3], labels[2:3], "leak", ["a"])
     test = pd.concat([test, leak], ignore_index=True)
-    expected = {"added-0000": ["exact_duplicate"], "added-0001": ["near_duplicate"],
-                "added-0002": ["blank", "near_constant"], "added-0003": ["saturated", "near_constant"],
-                "added-0004": ["decode"], "wrong-0000": ["size", "near_constant"], "leak-0000": ["leakage"]}
+    expected = {
+        "added-0000": ["exact_duplicate"],
+        "added-0001": ["near_duplicate"],
+        "added-0002": ["blank", "near_constant"],
+        "added-0003": ["saturated", "near_constant"],
+        "added-0004": ["decode"],
+        "wrong-0000": ["size", "near_constant"],
+        "leak-0000": ["leakage"],
+    }
     return train, test, expected
 
 
@@ -273,8 +279,10 @@ def test_data_docs_open_offline_with_bounded_history_and_say_genqc_checks_in_wor
     rows = re.findall(r'<tr class="clickable-row" data-href="(validations/[^"]+)"', dom)
     assert len(rows) == 2 and all((docs / unquote(r)).is_file() for r in rows)  # the index lists the kept runs
     suite_page = " ".join(re.sub(r"<[^>]+>", " ", (docs / "expectations/genqc.html").read_text()).split())
-    assert "If qc_split == train and qc_usable == True, then no image is a near-duplicate of an earlier image: " \
-           "perceptual hashes within 4 bits of 64 and a mean pixel difference of at most 1.0" in suite_page
+    assert (
+        "If qc_split == train and qc_usable == True, then no image is a near-duplicate of an earlier image: "
+        "perceptual hashes within 4 bits of 64 and a mean pixel difference of at most 1.0" in suite_page
+    )
     assert "no test image is identical to a train image" in suite_page
 
 
