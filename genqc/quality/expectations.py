@@ -143,6 +143,32 @@ class WorstShareDeviation(ColumnAggregateMetricProvider):
 
 
 # ----------------------------------------------------------------------------- expectations
+def _no_bytes(value: Any) -> Any:
+    """A result value with image bytes replaced by their size: results and Data Docs stay small and readable."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, list | tuple):
+        return [_no_bytes(v) for v in value]
+    if isinstance(value, dict):  # a multicolumn row: {column: value}
+        return {k: _no_bytes(v) for k, v in value.items()}
+    return value
+
+
+class _WithoutImageBytes:
+    """Row values GX reports for failing rows (partial_unexpected_*) carry no PNG bytes, only their size."""
+
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
+                  execution_engine: Any = None) -> Any:  # fmt: skip
+        outcome = super()._validate(metrics, runtime_configuration, execution_engine)  # type: ignore[misc]
+        result = outcome.get("result", {}) if isinstance(outcome, dict) else {}
+        for key in ("partial_unexpected_list", "unexpected_list"):
+            if key in result:
+                result[key] = [_no_bytes(v) for v in result[key]]
+        for item in result.get("partial_unexpected_counts") or []:
+            item["value"] = _no_bytes(item["value"])
+        return outcome
+
+
 def _condition_words(condition: Any) -> str:
     """A GX 1.x row condition (object or its dict) as ``qc_split == train and qc_usable == True``."""
     if hasattr(condition, "dict"):
@@ -170,7 +196,7 @@ def _mostly(configuration: Any) -> str:
     return "" if mostly is None or mostly >= 1 else f" (at least {mostly:.2%} of rows)"
 
 
-class ExpectImagesToDecode(ColumnMapExpectation):
+class ExpectImagesToDecode(_WithoutImageBytes, ColumnMapExpectation):
     """Every image's bytes decode as a PNG (missing images are left to the null check)."""
 
     map_metric = "column_values.genqc_decodable_png"
@@ -200,7 +226,7 @@ class ExpectColumnValuesToBeFirstOccurrences(ColumnMapExpectation):
                       {"column": column}, configuration)  # fmt: skip
 
 
-class ExpectImagesToHaveNoEarlierNearDuplicate(MulticolumnMapExpectation):
+class ExpectImagesToHaveNoEarlierNearDuplicate(_WithoutImageBytes, MulticolumnMapExpectation):
     """No image is a near-copy of an earlier one: pHashes within ``max_distance`` bits and pixels within
     ``max_pixel_diff`` (mean absolute difference, 0-255). ``column_list`` is [content hash, pHash, image]."""
 
@@ -235,7 +261,7 @@ class ExpectTestImagesNotInTrain(MulticolumnMapExpectation):
                       {}, configuration)  # fmt: skip
 
 
-class ExpectTestImagesNotNearTrain(MulticolumnMapExpectation):
+class ExpectTestImagesNotNearTrain(_WithoutImageBytes, MulticolumnMapExpectation):
     """No test image is a near-copy of a train image. ``column_list`` is [split, content hash, pHash, image]."""
 
     map_metric = "multicolumn_values.genqc_not_near_train"

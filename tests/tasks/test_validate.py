@@ -127,6 +127,8 @@ def test_every_injected_problem_is_quarantined_and_fails_the_gate(
     for line in ("train.class_balance", "test.leakage", "train.blank"):
         assert line in out  # the failure table names the checks
     assert (workdir / "reports/validation/docs/index.html").is_file()
+    stored = next((workdir / "gx/uncommitted/validations").rglob("*.json")).read_text()
+    assert "PNG" not in stored and "bytes>" in stored  # failing rows are listed without their image bytes
 
 
 def test_the_same_data_without_problems_passes(workdir: Path, tiny_params: dict,
