@@ -41,6 +41,7 @@ REQUIRED_COLUMNS = (ID, LABEL, IMAGE, HEIGHT, WIDTH, CHANNELS, SHA256, PHASH)
 PIXEL_MEAN, PIXEL_STD = "qc_pixel_mean", "qc_pixel_std"
 DECODED_HEIGHT, DECODED_WIDTH, DECODED_CHANNELS = "qc_height", "qc_width", "qc_channels"
 DECODED, USABLE = "qc_decoded", "qc_usable"  # decoded at all; decoded with the expected size and channels
+PIXELS = "qc_pixels"  # the decoded (S, S, C) uint8 image of a usable row (a view of Measured.images), else None
 
 
 def flag_column(check: str) -> str:
@@ -70,6 +71,11 @@ class Measured:
     stats: pd.DataFrame  # PIXEL_MEAN, PIXEL_STD, DECODED_*, DECODED and USABLE, aligned with the table's rows
     images: np.ndarray  # (N, S, S, C) uint8; zeros where the row has no image of the expected shape
     usable: np.ndarray  # (N,) bool: decoded with the expected size and channels
+
+    def pixel_column(self) -> pd.Series:
+        """PIXELS: each usable row's image as a view (no copy), so Great Expectations checks decoded pixels."""
+        views = [self.images[i] if ok else None for i, ok in enumerate(self.usable)]
+        return pd.Series(views, index=self.stats.index, dtype=object, name=PIXELS)
 
 
 def with_required_columns(frame: pd.DataFrame, attributes: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -53,8 +53,9 @@ def _decodes(value: Any) -> bool:
 
 
 def _pixels(images: pd.Series) -> np.ndarray:
-    """(N, S, S, C) uint8 from PNG bytes that all decode to one shape (rows scoped by ``qc_usable``)."""
-    decoded = [decode_png(bytes(v)) for v in images.tolist()]
+    """(N, S, S, C) uint8 from a column of decoded images of one shape (genqc's ``qc_pixels``, rows scoped by
+    ``qc_usable``): the PNGs are decoded once, by genqc.quality.checks.measure, not again per expectation."""
+    decoded = images.tolist()
     if not decoded:
         return np.zeros((0, 1, 1, 1), dtype=np.uint8)
     return np.stack(decoded)
@@ -92,9 +93,9 @@ class NoEarlierNearDuplicate(MulticolumnMapMetricProvider):
 
     @multicolumn_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_list: pd.DataFrame, max_distance: int, max_pixel_diff: float, **kwargs: Any) -> pd.Series:
-        sha, phash, image = column_list.columns
+        sha, phash, pixels = column_list.columns
         eligible = (~_later_copies(column_list[sha]) & column_list[phash].notna()).to_numpy()
-        near = duplicates.near_duplicates(_hashes(column_list[phash]), _pixels(column_list[image]),
+        near = duplicates.near_duplicates(_hashes(column_list[phash]), _pixels(column_list[pixels]),
                                           max_distance=max_distance, max_pixel_diff=max_pixel_diff,
                                           eligible=eligible)  # fmt: skip
         return pd.Series(~near, index=column_list.index)
@@ -118,13 +119,13 @@ class NotNearTrain(MulticolumnMapMetricProvider):
 
     @multicolumn_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_list: pd.DataFrame, max_distance: int, max_pixel_diff: float, **kwargs: Any) -> pd.Series:
-        split, sha, phash, image = column_list.columns
+        split, sha, phash, pixels = column_list.columns
         is_train = (column_list[split] == TRAIN).to_numpy()
         train, test = column_list[is_train], column_list[~is_train]
         leaked = test[sha].notna() & test[sha].isin(set(train[sha]))
         train_ok, test_ok = train[phash].notna().to_numpy(), (test[phash].notna() & ~leaked).to_numpy()
-        near = duplicates.near_leaked(_hashes(train[phash]), _pixels(train[image]), train_ok,
-                                      _hashes(test[phash]), _pixels(test[image]), test_ok,
+        near = duplicates.near_leaked(_hashes(train[phash]), _pixels(train[pixels]), train_ok,
+                                      _hashes(test[phash]), _pixels(test[pixels]), test_ok,
                                       max_distance=max_distance, max_pixel_diff=max_pixel_diff)  # fmt: skip
         flags = pd.Series(False, index=column_list.index)
         flags[test.index] = near
@@ -144,9 +145,11 @@ class WorstShareDeviation(ColumnAggregateMetricProvider):
 
 # ----------------------------------------------------------------------------- expectations
 def _no_bytes(value: Any) -> Any:
-    """A result value with image bytes replaced by their size: results and Data Docs stay small and readable."""
+    """A result value with image bytes and pixels replaced by their size: results and Data Docs stay small."""
     if isinstance(value, bytes | bytearray | memoryview):
         return f"<{len(value)} bytes>"
+    if isinstance(value, np.ndarray):
+        return f"<{'x'.join(map(str, value.shape))} pixels>"
     if isinstance(value, list | tuple):
         return [_no_bytes(v) for v in value]
     if isinstance(value, dict):  # a multicolumn row: {column: value}
@@ -228,7 +231,7 @@ class ExpectColumnValuesToBeFirstOccurrences(ColumnMapExpectation):
 
 class ExpectImagesToHaveNoEarlierNearDuplicate(_WithoutImageBytes, MulticolumnMapExpectation):
     """No image is a near-copy of an earlier one: pHashes within ``max_distance`` bits and pixels within
-    ``max_pixel_diff`` (mean absolute difference, 0-255). ``column_list`` is [content hash, pHash, image]."""
+    ``max_pixel_diff`` (mean absolute difference, 0-255). ``column_list`` is [content hash, pHash, pixels]."""
 
     map_metric = "multicolumn_values.genqc_no_earlier_near_duplicate"
     success_keys = ("mostly", "max_distance", "max_pixel_diff")
@@ -262,7 +265,7 @@ class ExpectTestImagesNotInTrain(MulticolumnMapExpectation):
 
 
 class ExpectTestImagesNotNearTrain(_WithoutImageBytes, MulticolumnMapExpectation):
-    """No test image is a near-copy of a train image. ``column_list`` is [split, content hash, pHash, image]."""
+    """No test image is a near-copy of a train image. ``column_list`` is [split, content hash, pHash, pixels]."""
 
     map_metric = "multicolumn_values.genqc_not_near_train"
     success_keys = ("mostly", "max_distance", "max_pixel_diff")

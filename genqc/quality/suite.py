@@ -41,6 +41,7 @@ from genqc.quality.checks import (
     NULLS,
     PIXEL_MEAN,
     PIXEL_STD,
+    PIXELS,
     REQUIRED_COLUMNS,
     SATURATED,
     SCHEMA,
@@ -133,7 +134,7 @@ def row_checks(split: str, rules: RowRules, severities: Mapping[str, str], max_r
             extra=((DECODED, True),), column=SHA256),
         row(NEAR_DUPLICATE, NEAR_DUPLICATE, "ExpectImagesToHaveNoEarlierNearDuplicate",
             f"no pHash within {rules.hamming} bits and pixels within {rules.max_pixel_diff}",
-            extra=((USABLE, True),), column_list=[SHA256, PHASH, IMAGE], **near),
+            extra=((USABLE, True),), column_list=[SHA256, PHASH, PIXELS], **near),
     ]  # fmt: skip
     if split == "test":
         # Both splits in the domain (the train rows are the reference); only test rows can fail.
@@ -144,7 +145,7 @@ def row_checks(split: str, rules: RowRules, severities: Mapping[str, str], max_r
                   kwargs={"column_list": [SPLIT_COLUMN, SHA256], **both}, row_check=True, scope=((DECODED, True),)),
             Check(name="test.near_leakage", check=NEAR_LEAKAGE, split="test", severity=severities[NEAR_LEAKAGE],
                   expectation="ExpectTestImagesNotNearTrain", allowed="no test image near a train image" + share,
-                  kwargs={"column_list": [SPLIT_COLUMN, SHA256, PHASH, IMAGE], **near, **both}, row_check=True,
+                  kwargs={"column_list": [SPLIT_COLUMN, SHA256, PHASH, PIXELS], **near, **both}, row_check=True,
                   scope=((USABLE, True),)),
         ]  # fmt: skip
     return [c for c in checks if c.severity != OFF]

@@ -143,7 +143,8 @@ def validate(train: pd.DataFrame, test: pd.DataFrame, settings: ValidateParams |
         for attribute in settings.attributes:
             checks += distribution_checks(split, attribute, attribute_expected[attribute], bias, severity,
                                           is_label=False)  # fmt: skip
-        stacked.append(pd.concat([frame, measured[split].stats], axis=1).assign(**{SPLIT_COLUMN: split}))
+        columns = [frame, measured[split].stats, measured[split].pixel_column()]
+        stacked.append(pd.concat(columns, axis=1).assign(**{SPLIT_COLUMN: split}))
     batch = pd.concat(stacked, ignore_index=True)
     for attribute in settings.attributes:
         batch[attribute] = batch[attribute].astype("string")
