@@ -14,12 +14,14 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"evaluate", "EvalSet", "EvaluationResult"}
+_LAZY = {"evaluate": "genqc.evaluation", "EvalSet": "genqc.evaluation", "EvaluationResult": "genqc.evaluation",
+         "validate": "genqc.quality.validation"}  # fmt: skip
+__all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # PEP 562: cheap `import genqc`; torch, pandas and GX load on first use
     if name in _LAZY:
-        from genqc import evaluation
+        import importlib
 
-        return getattr(evaluation, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'genqc' has no attribute {name!r}")

@@ -160,16 +160,25 @@ class ValidateSeverities(Section):
     blank: Severity = "error"
     saturated: Severity = "error"
     near_constant: Severity = "warning"
+    duplicate_id: Severity = "error"  # an id already used by an earlier row of the split (the first stays clean)
     exact_duplicate: Severity = "error"
     near_duplicate: Severity = "warning"
     leakage: Severity = "error"
     near_leakage: Severity = "warning"
     class_balance: Severity = "error"
-    class_kl: Severity = "error"
+    label_kl: Severity = "error"  # not class_kl: metrics.json's class_kl is the generated-class KL (evaluate)
     attribute_balance: Severity = "error"
     attribute_kl: Severity = "error"
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "class_kl" in value:
+            raise ValueError("class_kl was renamed label_kl (evaluate's metrics.json owns class_kl); "
+                             "write validate.severity.label_kl instead")  # fmt: skip
+        return value
 
 
 class ValidateParams(Section):
@@ -189,6 +198,7 @@ class ValidateParams(Section):
     attributes: list[str] = []  # extra metadata columns to check for balance (bias by attribute)
     attribute_weights: dict[str, dict[str, float]] = {}  # expected distribution per attribute; default uniform
     max_row_fraction: float = Field(0.0, ge=0, le=1)  # share of rows an error-level row check may fail
+    history: int = Field(10, ge=1, le=1000)  # validation runs kept in gx/ and listed by the Data Docs index
 
     @field_validator("class_weights")
     @classmethod

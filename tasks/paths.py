@@ -30,6 +30,8 @@ QUARANTINE = VALIDATE_DIR / "quarantine.parquet"
 VALIDATION_REPORTS = REPORTS / "validation"
 VALIDATION_SUMMARY = VALIDATION_REPORTS / "summary.json"
 DATA_DOCS = VALIDATION_REPORTS / "docs"
+VALIDATION_METRICS = VALIDATION_REPORTS / "metrics.json"  # five scalars: the DVC metric
+GX_PROJECT = Path(".")  # the Great Expectations project lives in ./gx (its Data Docs site: reports/validation/docs)
 # augment
 AUGMENT_DIR = DATA / "augment"
 AUGMENTED_TRAIN = AUGMENT_DIR / "train.parquet"
@@ -118,6 +120,7 @@ def declared(family: str) -> set[Path]:
         VALIDATED_TEST,
         QUARANTINE,
         VALIDATION_SUMMARY,
+        VALIDATION_METRICS,
         DATA_DOCS,
         AUGMENTED_TRAIN,
         AUGMENT_SUMMARY,

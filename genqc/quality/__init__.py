@@ -1,5 +1,7 @@
 """Data quality and bias checks of image tables: row checks, duplicate search, balance statistics, the GX suite.
 
-Everything here except ``suite`` is plain NumPy/pandas; ``suite`` imports Great
-Expectations inside its functions, because importing it costs seconds.
+``validation.validate`` (exported as ``genqc.validate``) is the entry point. checks,
+duplicates, balance, quarantine, suite and result are plain NumPy/pandas; project,
+expectations and datadocs import Great Expectations at their top (seconds), so only
+``validation`` imports them, inside the call that runs the suite.
 """

@@ -24,13 +24,14 @@ from genqc.quality import duplicates
 SCHEMA, NULLS, LABELS = "schema", "nulls", "labels"
 DECODE, SIZE, CHANNELS_CHECK = "decode", "size", "channels"
 BLANK, SATURATED, NEAR_CONSTANT = "blank", "saturated", "near_constant"
-EXACT_DUPLICATE, NEAR_DUPLICATE = "exact_duplicate", "near_duplicate"
+EXACT_DUPLICATE, NEAR_DUPLICATE, DUPLICATE_ID = "exact_duplicate", "near_duplicate", "duplicate_id"
 LEAKAGE, NEAR_LEAKAGE = "leakage", "near_leakage"
-CLASS_BALANCE, CLASS_KL = "class_balance", "class_kl"
+# label_kl, not class_kl: evaluate's metrics.json owns `class_kl` (the generated-class KL), one name per number.
+CLASS_BALANCE, LABEL_KL = "class_balance", "label_kl"
 ATTRIBUTE_BALANCE, ATTRIBUTE_KL = "attribute_balance", "attribute_kl"
 
 # Row checks in the order reasons are listed; leakage ones apply to the test split only.
-ROW_CHECKS = (NULLS, LABELS, DECODE, SIZE, CHANNELS_CHECK, BLANK, SATURATED, NEAR_CONSTANT,
+ROW_CHECKS = (NULLS, DUPLICATE_ID, LABELS, DECODE, SIZE, CHANNELS_CHECK, BLANK, SATURATED, NEAR_CONSTANT,
               EXACT_DUPLICATE, NEAR_DUPLICATE, LEAKAGE, NEAR_LEAKAGE)  # fmt: skip
 
 # Columns every row needs a value in; the rest of the table's columns are informative.
@@ -39,7 +40,8 @@ REQUIRED_COLUMNS = (ID, LABEL, IMAGE, HEIGHT, WIDTH, CHANNELS, SHA256, PHASH)
 # Per-row quantities measured here and validated by the suite (prefixed so they never clash with table columns).
 PIXEL_MEAN, PIXEL_STD = "qc_pixel_mean", "qc_pixel_std"
 DECODED_HEIGHT, DECODED_WIDTH, DECODED_CHANNELS = "qc_height", "qc_width", "qc_channels"
-DECODED = "qc_decoded"
+DECODED, USABLE = "qc_decoded", "qc_usable"  # decoded at all; decoded with the expected size and channels
+PIXELS = "qc_pixels"  # the decoded (S, S, C) uint8 image of a usable row (a view of Measured.images), else None
 
 
 def flag_column(check: str) -> str:
@@ -66,9 +68,14 @@ class RowRules:
 class Measured:
     """What decoding a split yields: per-row quantities plus the images of the rows with the expected shape."""
 
-    stats: pd.DataFrame  # PIXEL_MEAN, PIXEL_STD, DECODED_* and DECODED, aligned with the table's rows
+    stats: pd.DataFrame  # PIXEL_MEAN, PIXEL_STD, DECODED_*, DECODED and USABLE, aligned with the table's rows
     images: np.ndarray  # (N, S, S, C) uint8; zeros where the row has no image of the expected shape
     usable: np.ndarray  # (N,) bool: decoded with the expected size and channels
+
+    def pixel_column(self) -> pd.Series:
+        """PIXELS: each usable row's image as a view (no copy), so Great Expectations checks decoded pixels."""
+        views = [self.images[i] if ok else None for i, ok in enumerate(self.usable)]
+        return pd.Series(views, index=self.stats.index, dtype=object, name=PIXELS)
 
 
 def with_required_columns(frame: pd.DataFrame, attributes: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -112,7 +119,7 @@ def measure(frame: pd.DataFrame, *, image_size: int, channels: int) -> Measured:
         mean[usable] = flat.mean(axis=1, dtype=np.float64)
         std[usable] = flat.std(axis=1, dtype=np.float64)
     stats = pd.DataFrame({PIXEL_MEAN: mean, PIXEL_STD: std, DECODED_HEIGHT: height, DECODED_WIDTH: width,
-                          DECODED_CHANNELS: chans, DECODED: decoded}, index=frame.index)  # fmt: skip
+                          DECODED_CHANNELS: chans, DECODED: decoded, USABLE: usable}, index=frame.index)  # fmt: skip
     return Measured(stats=stats, images=images, usable=usable)
 
 
@@ -143,8 +150,10 @@ def row_flags(frame: pd.DataFrame, measured: Measured, rules: RowRules) -> pd.Da
     phashes = frame[PHASH].where(phash_ok, 0).astype(np.int64).to_numpy()
     near = duplicates.near_duplicates(phashes, measured.images, max_distance=rules.hamming,
                                       max_pixel_diff=rules.max_pixel_diff, eligible=eligible)  # fmt: skip
+    ids = frame[ID]
     flags = {
         NULLS: nulls,
+        DUPLICATE_ID: (ids.notna() & ids.duplicated(keep="first")).to_numpy(),
         LABELS: bad_label,
         DECODE: has_image & ~decoded,
         SIZE: wrong_size.to_numpy(),

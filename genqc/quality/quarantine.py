@@ -24,8 +24,9 @@ def reasons_per_row(flags: pd.DataFrame, checks: Iterable[str]) -> list[list[str
     return [[checks[k] for k in np.flatnonzero(row)] for row in matrix]
 
 
-def split_rows(frame: pd.DataFrame, flags: pd.DataFrame, checks: Iterable[str], split: str) -> tuple[pd.DataFrame,
-                                                                                                     pd.DataFrame]:
+def split_rows(
+    frame: pd.DataFrame, flags: pd.DataFrame, checks: Iterable[str], split: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(clean, quarantined): a row failing any of ``checks`` is quarantined with its reasons and split.
 
     ``checks`` are the enabled row checks (severity ``error`` or ``warning``); a

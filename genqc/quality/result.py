@@ -1,9 +1,15 @@
-"""The outcome of one expectation and of the whole gate, in the shape summary.json and the failure table use."""
+"""The outcome of one expectation and of the whole gate: status words, the summary and the DVC metric."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+PASSED, WARNINGS, FAILED = "passed", "passed with warnings", "failed"  # the same words as genqc.quality.datadocs
+
+# reports/validation/metrics.json: a handful of scalars `dvc metrics diff` and `dvc exp show` compare.
+EXPECTATIONS_PASSED, ERRORS_FAILED, WARNINGS_FAILED = "expectations_passed", "errors_failed", "warnings_failed"
+ROWS_CLEAN, ROWS_QUARANTINED = "rows_clean", "rows_quarantined"
 
 
 @dataclass(frozen=True)
@@ -27,12 +33,30 @@ def gate_passed(results: list[CheckResult]) -> bool:
     return not any(r.fails_gate for r in results)
 
 
+def status(results: list[CheckResult]) -> str:
+    """passed, passed with warnings, or failed: the word stdout, summary.json and Data Docs all use."""
+    if not gate_passed(results):
+        return FAILED
+    return WARNINGS if any(not r.success for r in results) else PASSED
+
+
+def metrics(results: list[CheckResult], counts: dict[str, int]) -> dict[str, int]:
+    """The DVC metric: five scalars, so `dvc exp show` stays a few columns wide."""
+    return {
+        EXPECTATIONS_PASSED: sum(r.success for r in results),
+        ERRORS_FAILED: sum(r.fails_gate for r in results),
+        WARNINGS_FAILED: sum(r.severity == "warning" and not r.success for r in results),
+        ROWS_CLEAN: sum(v for k, v in counts.items() if k.startswith("clean_")),
+        ROWS_QUARANTINED: counts["quarantined"],
+    }
+
+
 def summary(results: list[CheckResult], counts: dict[str, int]) -> dict[str, Any]:
-    """The content of reports/validation/summary.json: one entry per expectation, keyed by name (DVC metrics)."""
+    """reports/validation/summary.json (a plain output, not a metric): the verdict and one entry per expectation."""
     return {
         "passed": gate_passed(results),
-        "errors_failed": sum(r.fails_gate for r in results),
-        "warnings_failed": sum(r.severity == "warning" and not r.success for r in results),
+        "status": status(results),
+        **{k: v for k, v in metrics(results, counts).items() if k in (ERRORS_FAILED, WARNINGS_FAILED)},
         "rows": counts,
         "expectations": {r.name: {k: v for k, v in asdict(r).items() if k != "name"} for r in results},
     }

@@ -16,7 +16,7 @@ RULES = qc.RowRules(image_size=8, channels=1, expected_labels=(0, 1), blank_max_
 def _frame() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     images = rng.integers(20, 230, size=(6, 8, 8, 1), dtype=np.uint8)
-    frame = images_to_table(images, [0, 1, 0, 1, 0, 1], [f"r{i}" for i in range(6)], extra={"group": list("abab" "ab")})
+    frame = images_to_table(images, [0, 1, 0, 1, 0, 1], [f"r{i}" for i in range(6)], extra={"group": list("ababab")})
     rgb = images_to_table(np.full((1, 8, 8, 3), 90, dtype=np.uint8) + rng.integers(0, 50, (1, 8, 8, 3), dtype=np.uint8),
                           [0], ["rgb"], extra={"group": ["a"]})  # fmt: skip
     frame = pd.concat([frame, rgb], ignore_index=True)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -67,9 +72,15 @@ def _with_problems() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[str]]]:
     train.loc[corrupt, IMAGE] = b"\x89PNG\r\n\x1a\n this is not a PNG"
     leak = _table(base[2:3], labels[2:3], "leak", ["a"])
     test = pd.concat([test, leak], ignore_index=True)
-    expected = {"added-0000": ["exact_duplicate"], "added-0001": ["near_duplicate"],
-                "added-0002": ["blank", "near_constant"], "added-0003": ["saturated", "near_constant"],
-                "added-0004": ["decode"], "wrong-0000": ["size", "near_constant"], "leak-0000": ["leakage"]}
+    expected = {
+        "added-0000": ["exact_duplicate"],
+        "added-0001": ["near_duplicate"],
+        "added-0002": ["blank", "near_constant"],
+        "added-0003": ["saturated", "near_constant"],
+        "added-0004": ["decode"],
+        "wrong-0000": ["size", "near_constant"],
+        "leak-0000": ["leakage"],
+    }
     return train, test, expected
 
 
@@ -106,16 +117,18 @@ def test_every_injected_problem_is_quarantined_and_fails_the_gate(
     results = summary["expectations"]
     assert summary["passed"] is False
     for name in ("train.exact_duplicate", "train.blank", "train.saturated", "train.decode", "train.size.height",
-                 "test.leakage", "train.class_balance", "train.class_kl", "train.attribute_balance.group",
+                 "test.leakage", "train.class_balance", "train.label_kl", "train.attribute_balance.group",
                  "train.attribute_kl.group"):  # fmt: skip
         assert results[name]["success"] is False, name
     assert results["train.near_duplicate"]["severity"] == "warning" and results["train.near_duplicate"]["rows"] >= 1
     assert results["train.decode"]["rows"] == 1
-    assert results["train.class_kl"]["observed"] > 0.05
+    assert results["train.label_kl"]["observed"] > 0.05
     assert "9: share" in results["train.class_balance"]["observed"]
     for line in ("train.class_balance", "test.leakage", "train.blank"):
         assert line in out  # the failure table names the checks
     assert (workdir / "reports/validation/docs/index.html").is_file()
+    stored = next((workdir / "gx/uncommitted/validations").rglob("*.json")).read_text()
+    assert "PNG" not in stored and "bytes>" in stored  # failing rows are listed without their image bytes
 
 
 def test_the_same_data_without_problems_passes(workdir: Path, tiny_params: dict,
@@ -131,8 +144,8 @@ def test_the_same_data_without_problems_passes(workdir: Path, tiny_params: dict,
     assert summary["passed"] is True and all(e["success"] for e in summary["expectations"].values())
     docs = workdir / "reports/validation/docs"
     assert (docs / "index.html").is_file() and list(docs.glob("validations/**/*.html"))
-    leftovers = {p.name for p in workdir.iterdir()} - {"data", "reports", "params.yaml"}
-    assert not leftovers, f"GX wrote outside reports/validation: {leftovers}"
+    leftovers = {p.name for p in workdir.iterdir()} - {"data", "reports", "gx", "params.yaml"}
+    assert not leftovers, f"GX wrote outside reports/validation and gx/: {leftovers}"
 
 
 def test_missing_ingest_output_exits_2_and_says_to_run_ingest(tiny_workdir: Path,
@@ -176,10 +189,147 @@ def test_ci_workflow_runs_the_gate_and_always_uploads_the_report() -> None:
     import yaml
 
     workflow = yaml.safe_load((REPO / ".github/workflows/data-quality.yml").read_text())
-    steps = workflow["jobs"]["validate"]["steps"]
+    job = workflow["jobs"]["validate"]
+    steps = job["steps"]
     commands = [s.get("run", "") for s in steps]
     install = next(c for c in commands if "pip install" in c)
-    assert install.index("torch==2.13.0") < install.index("pip install -e .")  # CPU torch before the project
+    assert install.index("torch==2.13.0") < install.index('pip install "$GENQC_REQUIREMENT"')  # CPU torch first
+    assert "-e ." not in install and job["env"]["GENQC_REQUIREMENT"].startswith("genqc @ ")  # genqc as a dependency
     assert any(c.strip() == "genqc ingest" for c in commands) and any(c.strip() == "genqc validate" for c in commands)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"].rstrip("/") == "reports/validation"
+    actions = [s["uses"] for s in steps if "uses" in s]
+    assert actions and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", a) for a in actions)  # pinned by SHA
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["persist-credentials"] is False
+
+
+def test_ci_workflows_pass_zizmor() -> None:
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).with_name("zizmor"))
+    if not Path(zizmor).is_file():
+        pytest.skip("zizmor not installed (pip install -e '.[test]')")
+    done = subprocess.run([zizmor, "--offline", str(REPO / ".github/workflows")], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _chromium_dom(page: Path, tmp: Path) -> str:
+    """The page's DOM after its scripts ran, in headless Chromium with the network features off."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("headless Chromium not installed (apt-get install -y chromium)")
+    profile = tmp / "chromium-profile"
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run",
+                           f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
+                           page.resolve().as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _warning_only_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The clean splits plus one near-duplicate train image: only a warning-level check fails."""
+    train, test = _clean_splits()
+    near = decode_images(train)[1].copy()
+    near[0, 0:2, 0] ^= 64
+    extra = images_to_table(near[None], train["label"].to_numpy()[1:2], ["near-0000"], extra={"group": ["a"]})
+    return pd.concat([train, extra], ignore_index=True), test
+
+
+def test_a_warning_only_run_reads_passed_with_warnings_everywhere(
+    workdir: Path, tiny_params: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, test = _warning_only_splits()
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert "gate PASSED WITH WARNINGS" in out and "train.near_duplicate" in out
+
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    assert summary["status"] == "passed with warnings" and summary["passed"] is True
+    metrics = json.loads((workdir / "reports/validation/metrics.json").read_text())
+    n = len(summary["expectations"])
+    assert metrics == {"expectations_passed": n - 1, "errors_failed": 0, "warnings_failed": 1,
+                       "rows_clean": len(train) + len(test) - 1, "rows_quarantined": 1}  # fmt: skip
+
+    docs = workdir / "reports/validation/docs"
+    page = next(docs.glob("validations/**/*.html")).read_text()
+    assert "Passed with warnings" in page and "Failed" not in page.split("Status:")[1][:400]
+    dom = _chromium_dom(docs / "index.html", workdir)
+    assert "ge-warning-icon" in dom and "ge-failed-icon" not in dom  # the index's status agrees with the gate
+
+
+def test_data_docs_open_offline_with_bounded_history_and_say_genqc_checks_in_words(
+    workdir: Path, tiny_params: dict
+) -> None:
+    train, test = _clean_splits()
+    _write_ingest(workdir, train, test)
+    params = _params(tiny_params)
+    params["validate"]["history"] = 2
+    write_params(workdir, params)
+    for _ in range(3):
+        assert genqc_main(["validate"]) == 0
+    runs = list((workdir / "gx/uncommitted/validations").glob("genqc/*/*/*.json"))
+    assert len(runs) == 2  # history bounded by validate.history
+
+    docs = workdir / "reports/validation/docs"
+    for page in docs.rglob("*.html"):
+        text = page.read_text()
+        assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', text), page  # no CDN asset left
+    dom = _chromium_dom(docs / "index.html", workdir)
+    rows = re.findall(r'<tr class="clickable-row" data-href="(validations/[^"]+)"', dom)
+    assert len(rows) == 2 and all((docs / unquote(r)).is_file() for r in rows)  # the index lists the kept runs
+    suite_page = " ".join(re.sub(r"<[^>]+>", " ", (docs / "expectations/genqc.html").read_text()).split())
+    assert (
+        "If qc_split == train and qc_usable == True, then no image is a near-duplicate of an earlier image: "
+        "perceptual hashes within 4 bits of 64 and a mean pixel difference of at most 1.0" in suite_page
+    )
+    assert "no test image is identical to a train image" in suite_page
+
+
+def test_the_gx_project_opens_with_gx_api_and_its_checkpoint_reruns(workdir: Path, tiny_params: dict) -> None:
+    train, test = _clean_splits()
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 0
+    code = textwrap.dedent("""
+        import great_expectations as gx, pandas as pd
+        import genqc.quality.expectations  # registers genqc's Expectation classes
+        context = gx.get_context(mode="file", project_root_dir=".")
+        suite = context.suites.get("genqc")
+        point = context.checkpoints.get("genqc")
+        print(len(suite.expectations), [a.type for a in point.actions])
+        print(sorted({e.severity.value for e in suite.expectations}))
+    """)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, actions = done.stdout.splitlines()[0].split(" ", 1)
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    assert int(count) == len(summary["expectations"]) and "update_data_docs" in actions
+    assert done.stdout.splitlines()[1] == "['critical', 'warning']"  # GX 1.x native severity
+
+
+def test_duplicate_ids_are_caught_and_the_later_rows_quarantined(workdir: Path, tiny_params: dict) -> None:
+    train, test = _clean_splits()
+    train.loc[train.index[:40], "id"] = "same-id"
+    _write_ingest(workdir, train, test)
+    write_params(workdir, _params(tiny_params))
+    assert genqc_main(["validate"]) == 1
+    quarantine = pd.read_parquet(workdir / "data/validate/quarantine.parquet")
+    assert len(quarantine) == 39 and all(list(r) == ["duplicate_id"] for r in quarantine["reasons"])
+    summary = json.loads((workdir / "reports/validation/summary.json").read_text())
+    assert summary["expectations"]["train.duplicate_id"]["rows"] == 39  # GX counts what the quarantine acted on
+
+
+def test_the_old_class_kl_severity_key_exits_2_naming_label_kl(
+    tiny_workdir: Path, tiny_params: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    severity = dict(tiny_params["validate"]["severity"])
+    severity["class_kl"] = severity.pop("label_kl")
+    tiny_params["validate"]["severity"] = severity
+    write_params(tiny_workdir, tiny_params)
+    assert genqc_main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert "class_kl was renamed label_kl" in err and "validate.severity.label_kl" in err
