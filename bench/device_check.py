@@ -101,14 +101,17 @@ def build_params(override: Path | None, settings: list[str], target: Path) -> di
 
 # --------------------------------------------------------------------------- pipeline
 def _stage_list(params: dict, spec: list[str]) -> list[tuple[str, str | None]]:
-    """``family`` in a spec expands to train, sample, evaluate of every family in train.models (primary first)."""
-    models = list(params["train"]["models"])
+    """Expand ``primary`` (train.model) and ``others`` (the rest of train.models) to train, sample, evaluate each.
+
+    The primary family goes first so that a run cut short by its deadline still has the
+    contract metrics (``publish`` reads only train.model's).
+    """
     primary = params["train"]["model"]
-    ordered = [primary] + [m for m in models if m != primary]
+    groups = {"primary": [primary], "others": [m for m in params["train"]["models"] if m != primary]}
     stages: list[tuple[str, str | None]] = []
     for item in spec:
-        if item == "families":
-            stages += [(stage, family) for family in ordered for stage in ("train", "sample", "evaluate")]
+        if item in groups:
+            stages += [(stage, family) for family in groups[item] for stage in ("train", "sample", "evaluate")]
         else:
             stages.append((item, None))
     return stages
@@ -317,6 +320,13 @@ def _fmt(metrics: dict[str, Any], key: str) -> str:
     return f"{value:.4g} [{low:.4g}, {high:.4g}]" if low is not None and high is not None else f"{value:.4g}"
 
 
+def _identical(check: dict[str, Any], key: str) -> str:
+    result = check.get(key)
+    if not result or not result.get("same_keys"):
+        return "not compared"
+    return f"{result['bit_identical']}/{result['tensors']} bit-identical (max |diff| {result['max_abs_diff']:.3g})"
+
+
 def write_summary(out: Path, junit: Path) -> dict:
     bench = _read_json(out / "bench_gpu.json")
     summary: dict[str, Any] = {"written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -355,9 +365,13 @@ def write_summary(out: Path, junit: Path) -> dict:
         lines.append("")
     resume = summary["resume"]
     if resume:
-        lines += ["## Resume after SIGKILL", ""]
+        lines += ["## Resume after SIGKILL (final last.pt: model + EMA tensors)", ""]
         for check in resume if isinstance(resume, list) else [resume]:
-            lines.append(f"- {json.dumps(check, default=str)}")
+            lines.append(f"- {check['family']} on {check['device']} (deterministic {check['deterministic']}, bf16 "
+                         f"{check['bf16']}): killed at step {check.get('killed_at')} of {check['steps']}, resumed rc "
+                         f"{check.get('resumed_rc')}; {_identical(check, 'straight_vs_resumed')} resumed vs "
+                         f"uninterrupted; {_identical(check, 'straight_vs_straight2')} two uninterrupted runs; "
+                         f"nondeterminism warnings: {check.get('nondeterministic_ops_warned') or 'none'}")  # fmt: skip
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
 
@@ -386,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", action="append", default=[], metavar="STAGE=SECONDS",
                    help="per stage (train@ddpm, train, default); a stage over it is killed")  # fmt: skip
     p.add_argument("--deadline", type=float, default=None, help="Unix time by which every stage must end")
-    p.add_argument("stages", nargs="+", help="stage names in order; 'families' = train, sample, evaluate per family")
+    p.add_argument("stages", nargs="+", help="stage names in order; 'primary', 'others': train, sample, evaluate of "
+                   "train.model, of the other families in train.models")  # fmt: skip
     p = sub.add_parser("resume", help="SIGKILL a training run mid-way, re-run it, compare with uninterrupted runs")
     p.add_argument("--root", type=Path, required=True)
     p.add_argument("--params", type=Path, required=True)

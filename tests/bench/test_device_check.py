@@ -28,11 +28,13 @@ def test_a_setting_without_a_value_is_refused(tmp_path: Path) -> None:
         build_params(None, ["train.steps"], tmp_path / "p.yaml")
 
 
-def test_families_expand_to_train_sample_evaluate_primary_first() -> None:
+def test_primary_and_others_expand_to_train_sample_evaluate() -> None:
     params = {"train": {"models": ["dcgan", "vae", "ddpm"], "model": "ddpm"}}
-    stages = _stage_list(params, ["classifier", "families", "report"])
-    assert stages[:4] == [("classifier", None), ("train", "ddpm"), ("sample", "ddpm"), ("evaluate", "ddpm")]
-    assert stages[4][1] == "dcgan" and stages[-1] == ("report", None) and len(stages) == 11
+    stages = _stage_list(params, ["classifier", "primary", "publish", "others", "report"])
+    assert stages[:5] == [("classifier", None), ("train", "ddpm"), ("sample", "ddpm"), ("evaluate", "ddpm"),
+                          ("publish", None)]  # fmt: skip
+    assert [family for _, family in stages[5:11]] == ["dcgan"] * 3 + ["vae"] * 3
+    assert stages[-1] == ("report", None) and len(stages) == 12
 
 
 def _checkpoint(path: Path, weight: torch.Tensor) -> Path:
