@@ -11,6 +11,8 @@
 # most 8 files: summary.json, summary.md, run.log, stages.log, pipeline.json, resume.json,
 # bench_gpu.json, reports.tar.gz.
 #
+# GENQC_CHECK_PARTS picks parts for a shorter rerun (default: "tests bench pipeline resume").
+#
 # Optional inputs, when present in the repository root (both git-ignored, carried by the
 # device tool): .whl/*.whl, the Python packages the device lacks (installed to a scratch
 # site dir), and .devdata/*-ubyte.xz, the Fashion-MNIST IDX files (xz: they travel smaller).
@@ -21,12 +23,14 @@ OUT=${OUT:-/tmp/genqc-device-out}
 WORK=${GENQC_CHECK_WORK:-/tmp/genqc-check}
 BUDGET=${GENQC_CHECK_BUDGET:-480}
 PY=${PYTHON:-python3}
+PARTS=" ${GENQC_CHECK_PARTS:-tests bench pipeline resume} "
 mkdir -p "$OUT" && rm -rf "$WORK" && mkdir -p "$WORK"
 exec > >(tee -a "$OUT/run.log") 2>&1
 export PYTHONUNBUFFERED=1
 left() { echo $((BUDGET - SECONDS)); }
-cap() { local want=$1 rest; rest=$(($(left) - ${2:-20})); ((rest < want)) && want=$rest; ((want < 1)) && want=1; echo "$want"; }
+cap() { local limit=$1 rest; rest=$(($(left) - ${2:-20})); ((rest < limit)) && limit=$rest; ((limit < 1)) && limit=1; echo "$limit"; }
 part() { echo; echo "######## $* (t=${SECONDS}s, $(left)s left) ########"; }
+want() { [[ $PARTS == *" $1 "* ]]; }
 summary() { "$PY" -m bench.device_check summary --out "$OUT" --junit "$WORK/pytest.xml" >/dev/null || true; }
 
 part "environment ($MODE)"
@@ -75,36 +79,49 @@ summary
 # The pipeline's CPU-only stages run beside the GPU tests (their times are recorded with that neighbour).
 PIPE=("$PY" -m bench.device_check pipeline --workdir "$WORK/pipeline" --params "$WORK/params.yaml"
       --record "$OUT/pipeline.json" --log "$OUT/stages.log")
-"${PIPE[@]}" --deadline $(($(date +%s) + $(cap "$PREP_CAP"))) ingest validate augment >"$WORK/prep.out" 2>&1 &
-PREP=$!
+PREP=
+if want pipeline; then
+  "${PIPE[@]}" --deadline $(($(date +%s) + $(cap "$PREP_CAP"))) ingest validate augment >"$WORK/prep.out" 2>&1 &
+  PREP=$!
+fi
 
-part "1. GPU-marked tests"
-mapfile -t GPU_TESTS < <(grep -rl "mark.gpu" tests --include='*.py')
-timeout -k 5 "$(cap "$TEST_CAP")" "$PY" -m pytest -q -m gpu -p no:cacheprovider --junitxml="$WORK/pytest.xml" \
-  "${GPU_TESTS[@]}"
-echo "pytest exit $?"
-summary
+if want tests; then
+  part "1. GPU-marked tests"
+  mapfile -t GPU_TESTS < <(grep -rl "mark.gpu" tests --include='*.py')
+  timeout -k 5 "$(cap "$TEST_CAP")" "$PY" -m pytest -q -m gpu -p no:cacheprovider --junitxml="$WORK/pytest.xml" \
+    "${GPU_TESTS[@]}"
+  echo "pytest exit $?"
+  summary
+fi
 
-part "waiting for ingest, validate, augment"
-wait "$PREP"; cat "$WORK/prep.out"
+if [ -n "$PREP" ]; then
+  part "waiting for ingest, validate, augment"
+  wait "$PREP"; cat "$WORK/prep.out"
+fi
 
-part "2. bench/gpu.py"
-rm -f bench/results/gpu.json
-timeout -k 5 "$(cap "$BENCH_CAP")" "$PY" -m bench.gpu "${BENCH[@]}"
-echo "bench.gpu exit $?"
-[ -f bench/results/gpu.json ] && cp bench/results/gpu.json "$OUT/bench_gpu.json"
-summary
+if want bench; then
+  part "2. bench/gpu.py"
+  rm -f bench/results/gpu.json
+  timeout -k 5 "$(cap "$BENCH_CAP")" "$PY" -m bench.gpu "${BENCH[@]}"
+  echo "bench.gpu exit $?"
+  [ -f bench/results/gpu.json ] && cp bench/results/gpu.json "$OUT/bench_gpu.json"
+  summary
+fi
 
-part "3. pipeline on the GPU: classifier, train/sample/evaluate of train.model, publish, the other families, report"
-"${PIPE[@]}" --deadline $(($(date +%s) + $(cap "$PIPE_CAP" 60))) \
-  "${PIPE_BUDGETS[@]}" classifier primary publish others report
-summary
+if want pipeline; then
+  part "3. pipeline on the GPU: classifier, train/sample/evaluate of train.model, publish, the other families, report"
+  "${PIPE[@]}" --deadline $(($(date +%s) + $(cap "$PIPE_CAP" 60))) \
+    "${PIPE_BUDGETS[@]}" classifier primary publish others report
+  summary
+fi
 
-part "4. resume after SIGKILL"
-timeout -k 5 "$(cap "$RESUME_CAP" 10)" "$PY" -m bench.device_check resume --root "$WORK/resume" \
-  --params "$WORK/params-resume.yaml" --record "$OUT/resume.json" --log "$OUT/stages.log" --kill-at "$KILL_AT" \
-  --timeout 60 ddpm vae
-echo "resume exit $?"
+if want resume; then
+  part "4. resume after SIGKILL"
+  timeout -k 5 "$(cap "$RESUME_CAP" 10)" "$PY" -m bench.device_check resume --root "$WORK/resume" \
+    --params "$WORK/params-resume.yaml" --record "$OUT/resume.json" --log "$OUT/stages.log" --kill-at "$KILL_AT" \
+    --timeout 60 ddpm vae
+  echo "resume exit $?"
+fi
 
 part "results"
 tar -czf "$OUT/reports.tar.gz" -C "$WORK" pipeline/reports pytest.xml params.yaml 2>/dev/null || true
