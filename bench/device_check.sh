@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 MODE=${GENQC_CHECK_MODE:-gpu}
 OUT=${OUT:-/tmp/genqc-device-out}
 WORK=${GENQC_CHECK_WORK:-/tmp/genqc-check}
-BUDGET=${GENQC_CHECK_BUDGET:-480}
+BUDGET=${GENQC_CHECK_BUDGET:-500}
 PY=${PYTHON:-python3}
 PARTS=" ${GENQC_CHECK_PARTS:-tests bench pipeline resume} "
 mkdir -p "$OUT" && rm -rf "$WORK" && mkdir -p "$WORK"
@@ -57,8 +57,8 @@ for f in sys.argv[2:]:
           --set train.batch_size=64)
   BENCH=()
   PIPE_BUDGETS=(--budget classifier=45 --budget train@ddpm=100 --budget train=50 --budget sample=45
-                --budget evaluate@ddpm=100 --budget evaluate=75 --budget default=60)
-  TEST_CAP=90 BENCH_CAP=120 PREP_CAP=150 PIPE_CAP=300 RESUME_CAP=90
+                --budget evaluate@ddpm=100 --budget evaluate=80 --budget default=60)
+  TEST_CAP=90 BENCH_CAP=100 PREP_CAP=150 PIPE_CAP=330 RESUME_CAP=60
 else  # the CPU rehearsal: same commands, digits and a handful of steps
   SETTINGS=(--set ingest.source=builtin:digits --set ingest.split=stratified --set classifier.device=cpu
             --set classifier.epochs=1 --set train.device=cpu --set sample.device=cpu --set evaluate.device=cpu
@@ -110,7 +110,7 @@ fi
 
 if want pipeline; then
   part "3. pipeline on the GPU: classifier, train/sample/evaluate of train.model, publish, the other families, report"
-  "${PIPE[@]}" --deadline $(($(date +%s) + $(cap "$PIPE_CAP" 60))) \
+  "${PIPE[@]}" --deadline $(($(date +%s) + $(cap "$PIPE_CAP" 50))) \
     "${PIPE_BUDGETS[@]}" classifier primary publish others report
   summary
 fi
