@@ -2,6 +2,8 @@
 
 Run: ``python -m bench.gpu [--quick]`` on a machine with CUDA; without one it
 prints why it skipped and exits 0, writing nothing (an earlier GPU result stays).
+``--device cpu`` rehearses the same code on the CPU (host-clock timings, no peaks,
+nothing written): how ``bench/device_check.sh`` is checked before it travels.
 On one device, in one run:
 
 - reference peaks: a measured dense matmul (bf16, and fp32 with TF32 off) and,
@@ -21,6 +23,7 @@ how much headroom a bigger batch or ``train.compile`` could buy.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -35,6 +38,8 @@ DATASHEET_TFLOPS = {
     "A100": {"bf16": 312.0, "fp32": 19.5},
 }
 FAMILIES = ("dcgan", "vae", "ddpm")
+#: ``--device cpu``: every size cut to a toy one (the rehearsal checks the code path, not the speed)
+TOY_IMAGES, TOY_BATCH = 16, 8
 
 
 def datasheet_peak(device_name: str) -> tuple[str, dict[str, float]] | None:
@@ -50,14 +55,34 @@ def datasheet_peak(device_name: str) -> tuple[str, dict[str, float]] | None:
     return None
 
 
-def _cuda_seconds(fn: Any, *, repeat: int) -> float:
-    """Best per-call time of ``fn`` over ``repeat`` calls, timed with CUDA events after one warm-up call."""
+def _synchronize(device: Any) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _release(device: Any) -> None:
+    """Hand cached blocks back between measurements (CUDA only; a no-op on the CPU)."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _device_seconds(fn: Any, *, repeat: int, device: Any) -> float:
+    """Best per-call time of ``fn`` over ``repeat`` calls after one warm-up call: CUDA events on a GPU."""
     import torch
 
     fn()
-    torch.cuda.synchronize()
+    _synchronize(device)
     best = float("inf")
     for _ in range(repeat):
+        if torch.device(device).type != "cuda":
+            start_s = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start_s)
+            continue
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
@@ -79,7 +104,7 @@ def measured_matmul_peak(*, quick: bool) -> dict[str, float]:
         for dtype, key in ((torch.bfloat16, "bf16"), (torch.float32, "fp32")):
             a = torch.randn(n, n, device="cuda", dtype=dtype)
             b = torch.randn(n, n, device="cuda", dtype=dtype)
-            seconds = _cuda_seconds(lambda a=a, b=b: a @ b, repeat=5 if quick else 20)
+            seconds = _device_seconds(lambda a=a, b=b: a @ b, repeat=5 if quick else 20, device="cuda")
             out[f"measured_{key}_tflops"] = 2 * n**3 / seconds / 1e12
             del a, b
     finally:
@@ -103,7 +128,7 @@ def _share(flops_per_image: float, images_per_s: float, peak_tflops: float | Non
     return flops_per_image * images_per_s / (peak_tflops * 1e12)
 
 
-def feature_extraction(*, quick: bool, peaks: dict[str, float]) -> dict[str, Any]:
+def feature_extraction(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = False) -> dict[str, Any]:
     """images/s of each extractor on MNIST digits (fp32, TF32 off), with achieved TFLOP/s and share of peak."""
     import tempfile
     from pathlib import Path
@@ -115,20 +140,20 @@ def feature_extraction(*, quick: bool, peaks: dict[str, float]) -> dict[str, Any
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    device = torch.device("cuda")
+    device = torch.device(device)
     counts = {"classifier": 4096, "effnet_lite0": 2048, "inception": 1024}
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as workdir:
         for name, extractor in _extractors(Path(workdir)).items():
-            images = _mnist(counts[name] // (4 if quick else 1))
+            images = _mnist(TOY_IMAGES if toy else counts[name] // (4 if quick else 1))
             n = len(images)
-            batch = 256
+            batch = TOY_BATCH if toy else 256
             extractor.to(device).eval()
 
             def run(extractor: Any = extractor, images: Any = images, batch: int = batch) -> None:
                 extractor.extract(images, layers=["pool"], batch_size=batch, device=device)
 
-            seconds = _cuda_seconds(run, repeat=2 if quick else 3)
+            seconds = _device_seconds(run, repeat=2 if quick else 3, device=device)
             with torch.inference_mode():
                 x = extractor.preprocess(torch.from_numpy(images[:batch]).to(device).permute(0, 3, 1, 2))
                 flops = _flops(lambda extractor=extractor, x=x: extractor.forward_layers(x))
@@ -140,7 +165,7 @@ def feature_extraction(*, quick: bool, peaks: dict[str, float]) -> dict[str, Any
                          "share_of_datasheet_fp32_peak": _share(per_image, rate, peaks.get("datasheet_fp32_tflops"))}
             print(f"features {name}: {rate:,.0f} images/s", flush=True)
             extractor.to("cpu")
-            torch.cuda.empty_cache()
+            _release(device)
     return out
 
 
@@ -155,12 +180,12 @@ def _model(family: str) -> Any:
     return build_model(family, {**section, "image_size": 32, "channels": 1, "num_classes": 0})
 
 
-def _train_flops_per_image(family: str, batch_size: int) -> float:
-    """FLOPs of one optimisation step (every group's forward and backward) per image, fp32 on the GPU."""
+def _train_flops_per_image(family: str, batch_size: int, device: Any) -> float:
+    """FLOPs of one optimisation step (every group's forward and backward) per image, fp32 on the device."""
     import torch
 
-    model = _model(family).cuda().train()
-    images = torch.rand(batch_size, 1, 32, 32, device="cuda") * 2 - 1
+    model = _model(family).to(device).train()
+    images = torch.rand(batch_size, 1, 32, 32, device=device) * 2 - 1
 
     def step(model: Any = model) -> None:
         for name in model.groups():
@@ -168,34 +193,34 @@ def _train_flops_per_image(family: str, batch_size: int) -> float:
 
     flops = _flops(step)
     model.cpu()
-    torch.cuda.empty_cache()
+    _release(device)
     return flops / batch_size
 
 
-def training(*, quick: bool, peaks: dict[str, float]) -> dict[str, Any]:
+def training(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = False) -> dict[str, Any]:
     """Training images/s per family, bf16 autocast on and off, from the real loop's own throughput figure."""
     import torch
 
     from genqc.training.loop import TrainConfig, train
 
     images = torch.from_numpy(_digits(4096))
-    batch_size, log_every = 256, 20 if quick else 50
+    batch_size, log_every = (TOY_BATCH, 2) if toy else (256, 20 if quick else 50)
     out: dict[str, Any] = {}
     for family in FAMILIES:
-        per_image = _train_flops_per_image(family, batch_size)
+        per_image = _train_flops_per_image(family, batch_size, device)
         row: dict[str, Any] = {"batch_size": batch_size, "gflops_per_image": per_image / 1e9}
         for bf16 in (True, False):
             cfg = TrainConfig(steps=3 * log_every, batch_size=batch_size, bf16=bf16, deterministic=False,
                               log_every=log_every, ema_decay=0.999)  # fmt: skip
             result = train(_model(family), images, None, cfg, fields={}, run_dir=None, log_dir=None,
-                           device=torch.device("cuda"))  # fmt: skip
+                           device=torch.device(device))  # fmt: skip
             key = "bf16" if bf16 else "fp32"
             peak = peaks.get(f"measured_{key}_tflops")
             row[f"{key}_images_per_s"] = result.images_per_s  # the last log interval: warm-up excluded
             row[f"{key}_share_of_measured_peak"] = _share(per_image, result.images_per_s, peak)
             row[f"{key}_share_of_datasheet_peak"] = _share(per_image, result.images_per_s,
                                                            peaks.get(f"datasheet_{key}_tflops"))  # fmt: skip
-            torch.cuda.empty_cache()
+            _release(device)
         row["bf16_speedup"] = row["bf16_images_per_s"] / row["fp32_images_per_s"]
         out[family] = row
         print(f"train {family}: bf16 {row['bf16_images_per_s']:,.0f} / fp32 {row['fp32_images_per_s']:,.0f} "
@@ -203,30 +228,28 @@ def training(*, quick: bool, peaks: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def sampling(*, quick: bool) -> dict[str, Any]:
+def sampling(*, quick: bool, device: Any, toy: bool = False) -> dict[str, Any]:
     """Sampling images/s per family with per-image seeds (the sample stage's path), EMA module = the model's own."""
-    import torch
-
     from genqc.sampling import Source, sample_images
 
     out: dict[str, Any] = {}
-    n = 512 if quick else 2048
+    n, batch_size = (TOY_IMAGES, TOY_BATCH) if toy else (512 if quick else 2048, 256)
     for family in FAMILIES:
-        model = _model(family).cuda().eval()
+        model = _model(family).to(device).eval()
         source = Source(family, model, model.ema_module())
 
         def run(source=source) -> None:
-            sample_images([source], n, seed=0, batch_size=256, device="cuda")
+            sample_images([source], n, seed=0, batch_size=batch_size, device=device)
 
         run()  # warm-up: cuDNN algorithm choice, allocator
-        torch.cuda.synchronize()
+        _synchronize(device)
         start = time.perf_counter()
         run()
-        torch.cuda.synchronize()
-        out[family] = {"images": n, "batch_size": 256, "images_per_s": n / (time.perf_counter() - start)}
+        _synchronize(device)
+        out[family] = {"images": n, "batch_size": batch_size, "images_per_s": n / (time.perf_counter() - start)}
         print(f"sample {family}: {out[family]['images_per_s']:,.0f} images/s", flush=True)
         del model, source
-        torch.cuda.empty_cache()
+        _release(device)
     return out
 
 
@@ -261,6 +284,16 @@ def _pct(share: float | None) -> str:
     return "n/a" if share is None else f"{share:.1%}"
 
 
+def rehearse() -> dict[str, Any]:
+    """The same measurements on the CPU at toy sizes: proves the code path, measures nothing worth keeping."""
+    figures: dict[str, Any] = {"quick": True, "device": "cpu (rehearsal at toy sizes; not a GPU figure)", "peaks": {}}
+    figures["features"] = feature_extraction(quick=True, peaks={}, device="cpu", toy=True)
+    figures["training"] = training(quick=True, peaks={}, device="cpu", toy=True)
+    figures["sampling"] = sampling(quick=True, device="cpu", toy=True)
+    figures["table"] = _table(figures)
+    return figures
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """All GPU figures; ``{"skipped": reason}`` without CUDA (nothing is written then)."""
     import torch
@@ -279,9 +312,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     }  # fmt: skip
     print(f"{props.name}: measured bf16 {peaks['measured_bf16_tflops']:.0f} TFLOP/s, fp32 "
           f"{peaks['measured_fp32_tflops']:.1f} TFLOP/s", flush=True)  # fmt: skip
-    figures["features"] = feature_extraction(quick=quick, peaks=peaks)
-    figures["training"] = training(quick=quick, peaks=peaks)
-    figures["sampling"] = sampling(quick=quick)
+    figures["features"] = feature_extraction(quick=quick, peaks=peaks, device="cuda")
+    figures["training"] = training(quick=quick, peaks=peaks, device="cuda")
+    figures["sampling"] = sampling(quick=quick, device="cuda")
     figures["table"] = _table(figures)
     return figures
 
@@ -289,7 +322,13 @@ def run(quick: bool = False) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller matmuls, fewer images and steps")
-    figures = run(quick=parser.parse_args().quick)
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                        help="cpu: rehearse the code at toy sizes; prints the figures, writes nothing")  # fmt: skip
+    args = parser.parse_args()
+    if args.device == "cpu":
+        print(json.dumps(rehearse()["table"], indent=1))
+        return
+    figures = run(quick=args.quick)
     if "skipped" in figures:
         print(f"bench.gpu skipped: {figures['skipped']}")
         return

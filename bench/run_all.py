@@ -31,7 +31,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 TABLE = RESULTS / "README.md"
-NOT_BENCHMARKS = {"__init__", "__main__", "common", "run_all"}
+NOT_BENCHMARKS = {"__init__", "__main__", "common", "run_all", "device_check"}  # device_check: the GPU-loan script
 # Preferred order (cheap and data-related first, GPU last); any other bench/<name>.py runs after these.
 ORDER = ("augment", "validate", "metrics", "features", "train", "prefect_overhead", "gpu")
 TIMING = re.compile(r"(_s|_seconds|_images_per_s|_per_s)$|^(seconds|peer_s|genqc_s)$")
