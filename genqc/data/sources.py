@@ -352,6 +352,35 @@ def _decode(handle: BinaryIO) -> tuple[np.ndarray, tuple[int, int], str] | str:
         return f"decode failed: {type(exc).__name__}: {exc}"
 
 
+def image_files(root: Path) -> tuple[list[Path], list[tuple[str, str]], int]:
+    """The regular files below ``root`` that may be read, the entries refused (path, reason), and the skip count.
+
+    The one folder walk of every reader of image folders (ingest and ``genqc metrics``).
+    """
+    return _walk(root)
+
+
+def read_image_file(path: Path) -> tuple[np.ndarray, tuple[int, int], str] | str:
+    """Decode one image file (pixels, original (H, W), mode), or the reason it cannot become a row.
+
+    Only a regular file is opened (a FIFO swapped in after the walk is refused on
+    the open descriptor); an empty file, an unsupported suffix and every decoder
+    failure come back as a reason, never an exception.
+    """
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return (f"unsupported file type {display_name(path.suffix) or '(none)'}; "
+                f"allowed: {', '.join(IMAGE_SUFFIXES)}")  # fmt: skip
+    try:
+        with bounded.open_regular(path) as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return "empty file"
+            return _decode(handle)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    except bounded.NotRegularFile as exc:  # replaced by a FIFO or device after the walk
+        return str(exc).replace(str(path), "this path")
+
+
 def _load_folder(argument: str, options: _Options) -> LoadedSource:
     root = Path(argument)
     if not root.is_dir():
@@ -368,22 +397,7 @@ def _load_folder(argument: str, options: _Options) -> LoadedSource:
         if len(relative.parts) == 1:
             rejected.append((shown, "not inside a class subfolder"))
             continue
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            rejected.append((shown, f"unsupported file type {display_name(path.suffix) or '(none)'}; "
-                                    f"allowed: {', '.join(IMAGE_SUFFIXES)}"))  # fmt: skip
-            continue
-        try:
-            with bounded.open_regular(path) as handle:
-                if os.fstat(handle.fileno()).st_size == 0:
-                    rejected.append((shown, "empty file"))
-                    continue
-                decoded = _decode(handle)
-        except OSError as exc:
-            rejected.append((shown, f"cannot read: {exc.strerror or exc}"))
-            continue
-        except bounded.NotRegularFile as exc:  # replaced by a FIFO or device after the walk
-            rejected.append((shown, str(exc).replace(str(path), "this path")))
-            continue
+        decoded = read_image_file(path)
         if isinstance(decoded, str):
             rejected.append((shown, decoded))
             continue

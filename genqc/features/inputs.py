@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from genqc.data import bounded
 from genqc.data.convert import array_to_uint8, to_channels
-from genqc.data.sources import IMAGE_SUFFIXES, _open_image, _safe_files
-from genqc.errors import ConfigError
+from genqc.data.sources import DEFAULT_MAX_BYTES, image_files, read_image_file
+from genqc.errors import ConfigError, DataError
 
 
 @dataclass
@@ -64,34 +64,22 @@ def load_image_set(path: str | Path, *, role: str = "images") -> ImageSet:
 
 
 def _load_folder(root: Path) -> ImageSet:
-    files, rejected = _safe_files(root)
+    files, rejected, _ = image_files(root)
     images = []
     for file in files:
-        relative = str(file.relative_to(root))
-        if file.suffix.lower() not in IMAGE_SUFFIXES:
-            rejected.append((relative, f"unsupported file type {file.suffix or '(none)'}"))
-            continue
-        try:
-            pixels, _, _ = _open_image(file)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            rejected.append((relative, f"decompression bomb: {exc}"))
-            continue
-        except UnidentifiedImageError:
-            rejected.append((relative, "empty file" if file.stat().st_size == 0 else "not a readable image"))
-            continue
-        except (OSError, ValueError, SyntaxError) as exc:
-            rejected.append((relative, f"decode failed: {exc}"))
-            continue
-        images.append(pixels)
+        decoded = read_image_file(file)
+        if isinstance(decoded, str):
+            rejected.append((str(file.relative_to(root)), decoded))
+        else:
+            images.append(decoded[0])
     return ImageSet(_uniform(images) if images else [], f"folder:{root}", rejected)
 
 
 def _load_npz(path: Path, role: str) -> ImageSet:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{role} path {path} is not a readable .npz ({exc})") from None
+    try:  # the ingest reader: no pickles, sizes checked against the headers before any allocation
+        arrays, _ = bounded.read_npz(path, max_bytes=DEFAULT_MAX_BYTES)
+    except (DataError, OSError) as exc:
+        raise DataError(f"{role} path {path} is not a readable .npz ({exc})") from None
     if "images" in arrays:
         raw = arrays["images"]
     elif len(arrays) == 1:

@@ -55,5 +55,5 @@ def test_unusable_inputs_are_config_errors(tmp_path: Path) -> None:
         load_image_set(tmp_path / "x.csv")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "a.txt").write_text("")
-    with pytest.raises(ConfigError, match=r"holds no readable images \(1 rejected: unsupported file type .txt\)"):
+    with pytest.raises(ConfigError, match=r"holds no readable images \(1 rejected: unsupported file type .txt;"):
         load_image_set(tmp_path / "empty")
