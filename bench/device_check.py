@@ -80,7 +80,8 @@ def _genqc(stage: str, params: Path, family: str | None) -> list[str]:
 def _child_env() -> dict[str, str]:
     """The repository importable from the scratch directory, output unbuffered (a killed stage keeps its log)."""
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1")
+    # the scratch directory holds no dvc.yaml: GENQC_PROJECT tells the CLI where tasks/ and flows/ live
+    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1", GENQC_PROJECT=str(REPO))
 
 
 # --------------------------------------------------------------------------- params
