@@ -366,6 +366,7 @@ class PrefectParams(Section):
 
 class Params(Section):
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    threads: int | None = Field(None, ge=1, le=4096)  # torch/BLAS threads per stage; None: the cores available
     ingest: IngestParams = IngestParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     augment: AugmentParams = AugmentParams()

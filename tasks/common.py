@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 from genqc.config import Params, load_params
+from genqc.threads import apply_threads, available_cores, per_process_threads
 
 DATA = Path("data")
 REPORTS = Path("reports")
@@ -32,8 +33,14 @@ METRICS_FILE = REPORTS / "metrics.json"  # the primary family's (train.model) me
 
 
 def params_from_args(args: argparse.Namespace) -> Params:
-    """Load and validate the params file named by ``--params``."""
-    return load_params(getattr(args, "params", "params.yaml"))
+    """Load and validate the params file named by ``--params``, and size the thread pools by ``threads``.
+
+    Every stage loads its params here, so this is the one place the thread
+    setting is applied (torch, OpenMP, BLAS; split between torchrun's workers).
+    """
+    params = load_params(getattr(args, "params", "params.yaml"))
+    apply_threads(per_process_threads(params.threads or available_cores()))
+    return params
 
 
 def seed_everything(seed: int) -> None:
