@@ -30,7 +30,7 @@ class Section(BaseModel):
 
 # --------------------------------------------------------------------------- ingest
 class IngestParams(Section):
-    source: str = "builtin:mnist5k"  # builtin:mnist5k|digits, idx:DIR, folder:DIR, npz:FILE, parquet:FILE
+    source: str = "builtin:mnist5k"  # builtin:mnist5k|digits|shapes, idx:DIR, folder:DIR, npz:FILE, parquet:FILE
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     image_size: int = Field(32, ge=4, le=1024)  # 32: the power of two the conv models up-sample to
     channels: Literal[1, 3] = 1

@@ -22,7 +22,7 @@ from genqc.data.convert import ResizeMode, array_to_uint8, pil_to_array, standar
 from genqc.errors import ConfigError, DataError
 
 SOURCE_KINDS = ("builtin", "idx", "folder", "npz", "parquet")
-BUILTIN_DATASETS = ("mnist5k", "digits")
+BUILTIN_DATASETS = ("mnist5k", "digits", "shapes")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 
@@ -124,6 +124,12 @@ def _load_builtin(name: str, *, size: int, channels: int, resize: ResizeMode) ->
         digits = load_digits()  # (1797, 8, 8) in 0..16
         return _from_arrays(digits.images, digits.target, "digits", size=size, channels=channels,
                             resize=resize, max_value=16)  # fmt: skip
+    if name == "shapes":
+        from genqc.data.shapes import shapes_dataset
+
+        raw, labels, names = shapes_dataset()  # (6000, 64, 64, 3) RGB, 8 shape classes (genqc/data/shapes.py)
+        return _from_arrays(raw, labels, "shapes", size=size, channels=channels, resize=resize, max_value=255,
+                            class_names=names)  # fmt: skip
     raise ConfigError(f"ingest.source=builtin:{name} is unknown; allowed: {', '.join(BUILTIN_DATASETS)}")
 
 
