@@ -162,32 +162,20 @@ def images_to_table(
     n = len(images)
     if not (len(labels) == len(ids) == n):
         raise ValueError(f"{n} images but {len(labels)} labels and {len(ids)} ids")
-    block = stats_block(images.shape[1:])
-
-    def part(values: Sequence | np.ndarray | None, s: slice) -> Sequence | None:
-        return None if values is None or len(values) == 0 else values[s]
-
-    labels, ids = np.asarray(labels), list(ids)
-    extra_lists = {name: list(values) for name, values in (extra or {}).items()}
-    batches = (
-        ImageBatch(images[s], labels[s], ids[s], part(class_names, s), part(orig_sizes, s), part(orig_modes, s),
-                   part(sources, s), {name: values[s] for name, values in extra_lists.items()})
-        for s in (slice(b, b + block) for b in range(0, max(n, 1), block))
-    )  # fmt: skip
-    return table_from_batches(batches, total=n if progress else None, image_shape=images.shape[1:])
+    batch = ImageBatch(images, labels, ids, class_names, orig_sizes, orig_modes, sources,
+                       {name: list(values) for name, values in (extra or {}).items()})  # fmt: skip
+    return table_from_batches([batch], total=n if progress else None)
 
 
-def table_from_batches(
-    batches: Iterable[ImageBatch], *, total: int | None = None, image_shape: tuple[int, ...] | None = None
-) -> pd.DataFrame:
+def table_from_batches(batches: Iterable[ImageBatch], *, total: int | None = None) -> pd.DataFrame:
     """Build one image table from a stream of batches (a source that decodes a folder chunk by chunk).
 
     Each batch's pixels are encoded, hashed and measured as it arrives and can be
     freed straight after, so memory is the growing table plus one batch's
     temporaries: a source never has to hold the whole dataset as an array. The
-    table is identical whatever the batch boundaries. ``total`` (the image count,
-    when known) turns on progress lines; ``image_shape`` sets the (H, W, C) of an
-    empty result.
+    table is identical whatever the batch boundaries. Statistics are computed in
+    blocks of ``stats_block`` images however large a batch is. ``total`` (the
+    image count, when known) turns on progress lines.
     """
     columns: dict[str, list] = {name: [] for name in TABLE_COLUMNS}
     extras: dict[str, list] = {}
@@ -203,8 +191,14 @@ def table_from_batches(
                     raise ValueError(f"images must have 1 or 3 channels, got {shape[2]}")
             elif batch.images.shape[1:] != shape and len(batch.images):
                 raise ValueError(f"batches of different image shapes: {shape} then {batch.images.shape[1:]}")
-            for name, values in _batch_columns(batch).items():
-                columns[name].append(values)
+            if not (len(batch.labels) == len(batch.ids) == len(batch.images)):
+                raise ValueError(f"{len(batch.images)} images but {len(batch.labels)} labels and {len(batch.ids)} ids")
+            block = stats_block(batch.images.shape[1:])
+            for begin in range(0, max(len(batch.images), 1), block):  # bounded float temporaries per block
+                part = _rows(batch, slice(begin, begin + block))
+                for name, values in _batch_columns(part).items():
+                    columns[name].append(values)
+                bar.update(len(part.images))
             names = set(batch.extra or {})
             if rows and names != set(extras):
                 raise ValueError(f"extra columns differ between batches: {sorted(extras)} then {sorted(names)}")
@@ -213,13 +207,22 @@ def table_from_batches(
                     raise ValueError(f"extra column {name!r} clashes with a standard image-table column")
                 extras.setdefault(name, []).extend(values)
             rows += len(batch.images)
-            bar.update(len(batch.images))
-    if shape is None:
-        shape = tuple(image_shape) if image_shape is not None else (0, 0, 1)
     frame = pd.DataFrame({name: _join(name, parts) for name, parts in columns.items()})
     for name, values in extras.items():
         frame[name] = values
     return frame
+
+
+def _rows(batch: ImageBatch, rows: slice) -> ImageBatch:
+    """A slice of a batch (every per-row field cut alike); the whole batch when the slice covers it."""
+    if rows.start == 0 and rows.stop >= len(batch.images):
+        return batch
+
+    def cut(values: Any) -> Any:
+        return None if values is None or len(values) == 0 else values[rows]
+
+    return ImageBatch(batch.images[rows], np.asarray(batch.labels)[rows], list(batch.ids)[rows], cut(batch.class_names),
+                      cut(batch.orig_sizes), cut(batch.orig_modes), cut(batch.sources))  # fmt: skip
 
 
 def _join(name: str, parts: list) -> Any:
