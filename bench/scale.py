@@ -17,7 +17,8 @@ Run: ``python -m bench.scale [--quick] [--only chain|synthetic|rgb ...] [--keep 
   steps, and a check that report.html renders with its sections and images.
 
 ``--quick`` shrinks everything to minutes (digits instead of Fashion-MNIST,
-2,000 synthetic images, the RGB chain only at 32 px): it checks that the
+2,000 synthetic images, the RGB chain with fewer steps and only at 32 px unless
+``--sizes`` says otherwise): it checks that the
 benchmark works, its figures say nothing about scale. Run the full benchmark on
 idle cores: the figures are only comparable there. The machine's load average
 is recorded beside every time.
@@ -64,6 +65,8 @@ RGB = {
     "evaluate": {"bootstrap": 10, "kid_subsets": 10, "device": "cpu", "max_train": 1000},
     "gates": {"fail": False},  # 60 training steps make a poor model: record the verdicts, keep going
 }
+RGB_QUICK = {"classifier": {"max_steps": 60}, "train": {"steps": 20, "checkpoint_every": 20, "image_every": 20},
+             "sample": {"n": 100}, "evaluate": {"bootstrap": 5, "kid_subsets": 5, "max_train": 300}}  # fmt: skip
 
 
 def merged(base: dict, override: dict) -> dict:
@@ -181,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small data only: checks the benchmark, not scale")
     parser.add_argument("--only", nargs="*", choices=["chain", "synthetic", "rgb"], default=None)
     parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None, help="RGB image sizes (default: 32 64; "
+                        "--quick: 32)")  # fmt: skip
     parser.add_argument("--synthetic-child", nargs=2, metavar=("N", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.synthetic_child:
@@ -210,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                           "genqc": f"{synthetic['seconds']:.0f} s / {synthetic['peak_rss_mb']:.0f} MB",
                           "peer": "target 2048 MB", "ratio": "-"})  # fmt: skip
         if "rgb" in parts:
-            for size in (32,) if args.quick else (32, 64):
-                params = merged(base, merged(RGB, {"ingest": {"image_size": size}}))
+            for size in args.sizes or ((32,) if args.quick else (32, 64)):
+                rgb = merged(RGB, RGB_QUICK) if args.quick else RGB
+                params = merged(base, merged(rgb, {"ingest": {"image_size": size}}))
                 chain = run_chain(root / f"rgb{size}", params, f"rgb{size}")
                 chain["report"] = check_report(root / f"rgb{size}")
                 figures[f"rgb{size}"] = chain
