@@ -87,8 +87,9 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"classifier: {exc}") from None
     with torch.no_grad():
-        batches = [model(as_model_input(test_x[i : i + 500]).to(device)).argmax(1).cpu()
-                   for i in range(0, len(test_x), 500)]  # fmt: skip
+        step = cfg.batch_size  # activations scale with batch x pixels: the training batch already fits
+        batches = [model(as_model_input(test_x[i : i + step]).to(device)).argmax(1).cpu()
+                   for i in range(0, len(test_x), step)]  # fmt: skip
     predictions = torch.cat(batches)
     accuracy = float((predictions == test_y).float().mean())
     per_class = {int(k): float((predictions[test_y == k] == k).float().mean()) for k in torch.unique(test_y).tolist()}
