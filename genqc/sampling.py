@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from genqc.progress import Progress
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -126,6 +128,7 @@ def draw(
     conditional = source.num_classes > 0
     batched = row_generators_supported()
     chunks = []
+    progress = Progress(len(seeds), f"sample {source.name}", unit="img")
     for begin in range(0, len(seeds), batch_size):
         chunk_seeds = [int(s) for s in seeds[begin : begin + batch_size]]
         generators = [torch.Generator().manual_seed(s) for s in chunk_seeds]
@@ -141,6 +144,8 @@ def draw(
                     for i, g in enumerate(generators)
                 ])  # fmt: skip
         chunks.append(tensor_to_uint8(images))
+        progress.update(len(chunk_seeds))
+    progress.close()
     if not chunks:
         raise ValueError("draw needs at least one seed")
     return np.concatenate(chunks)

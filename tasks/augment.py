@@ -2,16 +2,21 @@
 
 Writes the originals plus ``augment.copies`` augmented versions of each image;
 every row records its source id and the ops applied (see genqc.augment.table).
+The table streams through in chunks of ``augment.batch_size`` source rows, so
+memory stays bounded at any dataset size, and the output file's bytes do not
+depend on the chunk size (genqc.data.stream).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from genqc.augment import OPS, augment_table, label_unsafe_ops, validate_ops
-from genqc.data.table import read_table
+from genqc.augment import OPS, augment_chunks, check_augmentable, empty_counts, label_unsafe_ops, validate_ops
+from genqc.data.stream import read_table_chunks, table_column, table_columns, table_rows, write_table_chunks
+from genqc.data.table import ID
 from genqc.errors import DataError
-from genqc.io import write_json, write_parquet
+from genqc.io import write_json
+from genqc.progress import Progress
 from tasks.common import params_from_args, print_table
 from tasks.paths import AUGMENT_SUMMARY, AUGMENTED_TRAIN, VALIDATED_TRAIN
 
@@ -20,27 +25,32 @@ def main(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     cfg = params.augment
     ops = validate_ops(cfg.ops, key="augment.ops")  # ConfigError (exit 2) before any data is read
-    frame = read_table(str(VALIDATED_TRAIN))
-    if len(frame) == 0:
-        raise DataError(f"{VALIDATED_TRAIN} has no rows: nothing to augment (did validate "
+    source = VALIDATED_TRAIN
+    rows_in = table_rows(source)
+    if rows_in == 0:
+        raise DataError(f"{source} has no rows: nothing to augment (did validate "
                         "quarantine everything? see reports/validation/)")  # fmt: skip
-    table, counts = augment_table(frame, copies=cfg.copies, seed=params.seed, ops=ops, batch_size=cfg.batch_size)
-    if len(table) != len(frame) * (1 + cfg.copies):
-        raise DataError(f"augment accounting mismatch: {len(frame)} rows in x (1 + {cfg.copies} copies) != "
-                        f"{len(table)} rows out")  # fmt: skip
-    write_parquet(table, AUGMENTED_TRAIN)
+    check_augmentable(table_columns(source), table_column(source, ID).astype(str).tolist())
+    counts = empty_counts(ops)
+    with Progress(rows_in * cfg.copies, "augment", unit="img") as progress:
+        chunks = augment_chunks(read_table_chunks(source, cfg.batch_size), copies=cfg.copies, seed=params.seed,
+                                ops=ops, counts=counts, progress=progress)  # fmt: skip
+        rows_out = write_table_chunks(chunks, AUGMENTED_TRAIN)
+    if rows_out != rows_in * (1 + cfg.copies):
+        raise DataError(f"augment accounting mismatch: {rows_in} rows in x (1 + {cfg.copies} copies) != "
+                        f"{rows_out} rows out")  # fmt: skip
 
-    augmented = len(frame) * cfg.copies
-    summary = {"rows_in": len(frame), "copies": cfg.copies, "rows_out": len(table)}
+    augmented = rows_in * cfg.copies
+    summary = {"rows_in": rows_in, "copies": cfg.copies, "rows_out": rows_out}
     summary |= {f"applied_{name}": count for name, count in counts.items()}
     write_json(summary, AUGMENT_SUMMARY)
 
-    print(f"augment {VALIDATED_TRAIN} -> {AUGMENTED_TRAIN} "
-          f"(copies={cfg.copies}, seed={params.seed})")  # fmt: skip
+    print(f"augment {source} -> {AUGMENTED_TRAIN} (copies={cfg.copies}, seed={params.seed}, "
+          f"{cfg.batch_size} rows per chunk)")  # fmt: skip
     for name in label_unsafe_ops(ops):
         print(f"note: {name} is on <augment.ops.{name}.p={ops[name].p:g}>: it changes what a digit means; "
               "keep it for data whose labels survive mirroring")  # fmt: skip
-    print(f"{len(frame)} originals + {augmented} augmented = {len(table)} rows\n")
+    print(f"{rows_in} originals + {augmented} augmented = {rows_out} rows\n")
     rows = [(name, f"{op.p:g}", f"{op.magnitude:g} ({OPS[name].unit})", counts[name],
              f"{counts[name] / augmented:.1%}" if augmented else "-") for name, op in ops.items()]  # fmt: skip
     print_table(rows, ("op", "p", "magnitude", "applied", "share"))

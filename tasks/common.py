@@ -10,11 +10,18 @@ import random
 
 from genqc.config import SECTIONS, Params, load_params
 from genqc.io import print_table  # noqa: F401  (the stages' summary table; defined once, in the library)
+from genqc.threads import apply_threads, available_cores, per_process_threads
 
 
 def params_from_args(args: argparse.Namespace) -> Params:
-    """Load and validate the params file named by ``--params``; a stage needs every section in it."""
-    return load_params(getattr(args, "params", "params.yaml"), required=SECTIONS)
+    """Load and validate the params file named by ``--params`` (a stage needs every section), and size the threads.
+
+    Every stage loads its params here, so this is the one place the ``threads``
+    setting is applied (torch, OpenMP, BLAS; split between torchrun's workers).
+    """
+    params = load_params(getattr(args, "params", "params.yaml"), required=SECTIONS)
+    apply_threads(per_process_threads(params.threads or available_cores()))
+    return params
 
 
 def seed_everything(seed: int) -> None:

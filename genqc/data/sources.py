@@ -21,7 +21,7 @@ import os
 import stat
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,10 +31,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from genqc.data import bounded
 from genqc.data.convert import ResizeMode, pil_to_array, rows_to_uint8, standardise, white_level
 from genqc.data.labels import AS_GIVEN, ClassInfo, assign_labels, check_labels
+from genqc.data.shapes import shapes_dataset
 from genqc.errors import ConfigError, DataError
 
 SOURCE_KINDS = ("builtin", "idx", "folder", "npz", "parquet")
-BUILTIN_DATASETS = ("mnist5k", "digits")
+BUILTIN_DATASETS = ("mnist5k", "digits", "shapes")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # PIL decoders an input may reach, whatever its name says: the formats above, nothing exotic (EPS would run
 # Ghostscript, and every extra decoder is attack surface).
@@ -208,6 +209,11 @@ def _load_builtin(name: str, options: _Options) -> LoadedSource:
 
         digits = load_digits()  # (1797, 8, 8) in 0..16
         return _from_arrays(digits.images, digits.target, "digits", options, where="builtin:digits", white=16)
+    if name == "shapes":
+        raw, labels, names = shapes_dataset()  # (6000, 64, 64, 3) RGB, 8 shape classes (genqc/data/shapes.py)
+        # named classes, pinned to the dataset's own numbering unless the user pinned them otherwise
+        pinned = replace(options, class_map={**{n: i for i, n in enumerate(names)}, **options.class_map})
+        return _from_arrays(raw, np.asarray(names)[labels], "shapes", pinned, where="builtin:shapes", white=255)
     raise ConfigError(f"ingest.source=builtin:{name} is unknown; allowed: {', '.join(BUILTIN_DATASETS)}")
 
 

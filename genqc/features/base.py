@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from genqc.progress import Progress
+
 if TYPE_CHECKING:
     from os import PathLike
 
@@ -158,12 +160,13 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
         # CPU, and it is the fast layout on CUDA too; the numbers are the same up to float round-off.
         self.to(target, memory_format=torch.channels_last).eval()
         chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in wanted}
-        with torch.inference_mode():
+        with torch.inference_mode(), Progress(len(images), f"extract {self.name}", unit="img") as progress:
             for batch in to_uint8_batches(images, batch_size):
                 prepared = self._prepare(batch, target).contiguous(memory_format=torch.channels_last)
                 outputs = self.forward_layers(prepared)
                 for layer in wanted:
                     chunks[layer].append(outputs[layer].float().cpu().numpy())
+                progress.update(len(batch))
         return {
             layer: np.concatenate(parts) if parts else np.zeros((0, self.layer_dims[layer]), np.float32)
             for layer, parts in chunks.items()

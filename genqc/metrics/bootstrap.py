@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from genqc.metrics.checks import check_pair, is_torch
+from genqc.progress import Progress
 
 CI_LOW, CI_HIGH, SE = "low", "high", "se"
 
@@ -91,9 +92,12 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     n_real, n_fake = real.shape[0], fake.shape[0]
     values = np.empty(n_resamples)
-    for i in range(n_resamples):
-        out = metric_fn(_take(real, rng.integers(0, n_real, n_real)), _take(fake, rng.integers(0, n_fake, n_fake)))
-        values[i] = _value(out, key)
+    name = key or getattr(metric_fn, "__name__", "metric")
+    with Progress(n_resamples, f"bootstrap {name}", unit="resample") as progress:
+        for i in range(n_resamples):
+            out = metric_fn(_take(real, rng.integers(0, n_real, n_real)), _take(fake, rng.integers(0, n_fake, n_fake)))
+            values[i] = _value(out, key)
+            progress.update()
     if estimate is None:
         estimate = _value(metric_fn(real, fake), key)
     return centred_interval(values, estimate, level=level, bounds=bounds)
@@ -152,16 +156,18 @@ def fd_bootstrap_ci(
     values = np.empty(n_resamples)
     shift = x_mean - y_mean
     small = max(x.shape[0], y.shape[0]) < x.shape[1]  # fewer samples than dimensions: the (n1, n2) route
-    for i in range(n_resamples):
-        wx, wy = weights(x.shape[0]), weights(y.shape[0])
-        if small:
-            (mx, ax), (my, ay) = weighted_rows(x, wx), weighted_rows(y, wy)
-            values[i] = fd_from_centred_rows(mx + shift - my, ax, x.shape[0], ay, y.shape[0])
-        else:
-            mx, sx = weighted_stats(x, wx)
-            my, sy = weighted_stats(y, wy)
-            # weighted scatter matrices are PSD by construction: skip frechet_distance's validity checks
-            values[i] = _details(mx + shift, _symmetric(sx), my, _symmetric(sy)).value
+    with Progress(n_resamples, "bootstrap fd", unit="resample") as progress:
+        for i in range(n_resamples):
+            wx, wy = weights(x.shape[0]), weights(y.shape[0])
+            if small:
+                (mx, ax), (my, ay) = weighted_rows(x, wx), weighted_rows(y, wy)
+                values[i] = fd_from_centred_rows(mx + shift - my, ax, x.shape[0], ay, y.shape[0])
+            else:
+                mx, sx = weighted_stats(x, wx)
+                my, sy = weighted_stats(y, wy)
+                # weighted scatter matrices are PSD by construction: skip frechet_distance's validity checks
+                values[i] = _details(mx + shift, _symmetric(sx), my, _symmetric(sy)).value
+            progress.update()
     if estimate is None:
         from genqc.metrics.fid import fd_from_features
 

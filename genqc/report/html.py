@@ -257,6 +257,10 @@ def _metrics(data: ReportData) -> str:
         acc = data.classifier_metrics["test_accuracy"]
         extra = f"<p>Evaluation classifier test accuracy: <strong>{esc(fmt(acc))}</strong> " \
                 "(the classifier's feature space is only as meaningful as this).</p>"  # fmt: skip
+        if data.classifier_metrics.get("evaluator_ok") is False:
+            extra += (f"<p class=\"banner fail\"><strong>WARNING:</strong> below classifier.min_accuracy="
+                      f"{esc(fmt(data.classifier_metrics.get('min_accuracy')))}: every classifier-space metric "
+                      "and gate is unreliable (evaluator_ok: false).</p>")  # fmt: skip
     return note + extra + _table(["metric", "gate", *(f.name for f in evaluated)], rows)
 
 

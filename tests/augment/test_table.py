@@ -73,3 +73,16 @@ def test_duplicate_ids_and_already_augmented_tables_are_data_errors() -> None:
     out, _ = augment_table(frame, copies=1, seed=0, ops=OPS)
     with pytest.raises(DataError, match="already has augmentation columns"):
         augment_table(out, copies=1, seed=0, ops=OPS)
+
+
+def test_chunked_augmentation_concatenates_to_the_in_memory_table() -> None:
+    from genqc.augment import augment_chunks, empty_counts
+
+    frame = _table()
+    whole, whole_counts = augment_table(frame, copies=2, seed=4, ops=OPS)
+    counts = empty_counts(OPS)
+    parts = list(augment_chunks((frame.iloc[b : b + 5] for b in range(0, len(frame), 5)), copies=2, seed=4, ops=OPS,
+                                counts=counts))  # fmt: skip
+    assert [len(p) for p in parts] == [15, 15, 15, 15, 12]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    assert counts == whole_counts

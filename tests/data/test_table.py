@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -66,3 +67,48 @@ def test_table_columns_and_decode_round_trip() -> None:
 def test_images_to_table_refuses_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="3 images but 2 labels"):
         images_to_table(np.zeros((3, 4, 4, 1), np.uint8), [0, 1], ["a", "b"])
+
+
+def _inputs(n: int = 10) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (n, 12, 12, 3), dtype=np.uint8)
+    return images, np.arange(n) % 3, [f"i{k}" for k in range(n)], [f"c{k % 3}" for k in range(n)]
+
+
+def test_a_stream_of_batches_builds_the_same_table_as_one_array() -> None:
+    from genqc.data.table import ImageBatch, table_from_batches
+
+    images, labels, ids, names = _inputs()
+    whole = images_to_table(images, labels, ids, class_names=names, extra={"site": list("abababcdcd")})
+    bounds = [(0, 3), (3, 8), (8, 10)]
+    batches = (ImageBatch(images[a:b], labels[a:b], ids[a:b], names[a:b], extra={"site": list("abababcdcd")[a:b]})
+               for a, b in bounds)  # fmt: skip
+    pd.testing.assert_frame_equal(table_from_batches(batches, total=10), whole)
+
+
+def test_statistics_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import genqc.data.table as table_module
+
+    images, labels, ids, _ = _inputs(9)
+    whole = images_to_table(images, labels, ids)
+    monkeypatch.setattr(table_module, "BLOCK_VALUES", 2 * 12 * 12 * 3)  # two images per block
+    pd.testing.assert_frame_equal(images_to_table(images, labels, ids), whole)
+    assert table_module.stats_block((12, 12, 3)) == 2
+
+
+def test_batches_of_different_shapes_are_refused() -> None:
+    from genqc.data.table import ImageBatch, table_from_batches
+
+    small, large = np.zeros((2, 4, 4, 1), np.uint8), np.zeros((2, 5, 5, 1), np.uint8)
+    batches = [ImageBatch(small, [0, 1], ["a", "b"]), ImageBatch(large, [0, 1], ["c", "d"])]
+    with pytest.raises(ValueError, match=r"batches of different image shapes: \(4, 4, 1\) then \(5, 5, 1\)"):
+        table_from_batches(batches)
+
+
+def test_decode_images_names_mixed_shapes() -> None:
+    from genqc.errors import DataError
+
+    mixed = pd.concat([images_to_table(np.zeros((1, 4, 4, 1), np.uint8), [0], ["a"]),
+                       images_to_table(np.zeros((1, 5, 5, 1), np.uint8), [0], ["b"])], ignore_index=True)  # fmt: skip
+    with pytest.raises(DataError, match=r"images of different shapes in one table: .*\(row 1\); run genqc validate"):
+        decode_images(mixed)

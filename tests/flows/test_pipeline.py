@@ -171,5 +171,6 @@ def test_retry_stages_take_dvc_yaml_names_not_matrix_items() -> None:
     from genqc.config import parse_params
     from genqc.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"prefect.retry_stages: stage names must be dvc.yaml names .*got \['train@vae'\]"):
+    message = r"prefect.retry_stages: stage names must be dvc.yaml names .*got \['train@vae'\]"
+    with pytest.raises(ConfigError, match=message):
         parse_params({"prefect": {"retry_stages": ["train@vae"]}})

@@ -13,6 +13,7 @@ from genqc.models.classifier import (
     evaluate_accuracy,
     train_classifier,
 )
+from genqc.models.configs import ClassifierBudget
 
 TINY = ClassifierConfig(num_classes=10, channels=1, image_size=16, width=8)
 
@@ -93,3 +94,55 @@ def test_bad_inputs_are_reported() -> None:
         train_classifier(x, y[:3], **common)
     with pytest.raises(ValueError, match="at least 2 classes"):
         Classifier(ClassifierConfig(num_classes=1))
+
+
+def _uint8_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The same digits as uint8 (N, 1, 16, 16) storage (0..255), as the classifier stage keeps its splits."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    pixels = np.kron(data.images, np.ones((2, 2))) * (255 / 16)  # (N, 8, 8) -> (N, 16, 16) on 0..255
+    return torch.from_numpy(pixels.round().astype(np.uint8))[:, None], torch.from_numpy(data.target).long()
+
+
+def test_uint8_storage_trains_exactly_like_its_float_conversion() -> None:
+    from genqc.data.tensors import uint8_to_tensor
+
+    images, labels = _uint8_digits()
+    images, labels = images[:256], labels[:256]
+    as_float = uint8_to_tensor(images.permute(0, 2, 3, 1).numpy())  # the stage's old whole-split float copy
+    kwargs = dict(config=TINY, training=ClassifierTraining(epochs=2, batch_size=64, lr=5e-3), seed=1)
+    a, history_a = train_classifier(images, labels, **kwargs)
+    b, history_b = train_classifier(as_float, labels, **kwargs)
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(pa, pb), name
+    assert [r["loss"] for r in history_a] == [r["loss"] for r in history_b]
+    assert evaluate_accuracy(a, images, labels) == evaluate_accuracy(b, as_float, labels)
+
+
+def test_step_budget_stops_training_and_says_so() -> None:
+    images, labels = _uint8_digits()
+    training = ClassifierTraining(epochs=5, batch_size=64, lr=5e-3)
+    _, history = train_classifier(images[:640], labels[:640], config=TINY, training=training, seed=0,
+                                  budget=ClassifierBudget(max_steps=13))  # fmt: skip
+    assert [row["epoch"] for row in history] == [1, 2]  # 10 steps per epoch: the budget ends in the second
+    assert (history[-1]["steps"], history[-1]["stopped_by"]) == (13, "max_steps")
+    _, full = train_classifier(images[:640], labels[:640], config=TINY, seed=0, budget=ClassifierBudget(max_steps=1000),
+                               training=ClassifierTraining(epochs=2, batch_size=64, lr=5e-3))  # fmt: skip
+    assert (full[-1]["steps"], full[-1]["stopped_by"]) == (20, "epochs")
+
+
+def test_target_accuracy_stops_on_held_out_train_images() -> None:
+    images, labels = _uint8_digits()
+    train, held = slice(0, 1200), slice(1200, 1500)
+    budget = ClassifierBudget(target_accuracy=0.6, eval_every=5)
+    training = ClassifierTraining(epochs=20, batch_size=32, lr=5e-3)
+    model, history = train_classifier(images[train], labels[train], config=TINY, training=training, seed=0,
+                                      val_images=images[held], val_labels=labels[held], budget=budget)  # fmt: skip
+    last = history[-1]
+    assert last["stopped_by"] == "target_accuracy" and last["steps"] < 20 * 38
+    assert last["val_accuracy"] >= 0.6 == budget.target_accuracy
+    assert last["val_accuracy"] == evaluate_accuracy(model, images[held], labels[held])
+    with pytest.raises(ValueError, match="held-out validation images from the training split"):
+        train_classifier(images[train], labels[train], config=TINY, training=ClassifierTraining(epochs=1), seed=0,
+                         budget=budget)  # fmt: skip

@@ -56,6 +56,15 @@ def test_metrics_show_interval_floor_limit_and_verdict() -> None:
     assert '<td class="num fail">60 <span class="tag fail">FAIL</span>' in table  # vae's fd ratio 90 / 1.5
 
 
+def test_a_weak_evaluation_classifier_is_flagged_above_the_metrics() -> None:
+    weak = render(_data(classifier_metrics={"test_accuracy": 0.41, "evaluator_ok": False, "min_accuracy": 0.8}))
+    table = weak.split('id="metrics"', 1)[1].split("</section>", 1)[0]
+    assert "test accuracy: <strong>0.41</strong>" in table
+    assert "WARNING:</strong> below classifier.min_accuracy=0.8" in table
+    good = render(_data(classifier_metrics={"test_accuracy": 0.99, "evaluator_ok": True, "min_accuracy": 0.8}))
+    assert "WARNING:</strong> below classifier.min_accuracy" not in good
+
+
 def test_headline_keys_put_gated_metrics_first_and_drop_qualifiers() -> None:
     keys = headline_keys([FamilyOutputs("dcgan", metrics=_metrics(True))])
     assert keys[:2] == ["fd_classifier_ratio", "precision_classifier"]

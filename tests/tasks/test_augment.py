@@ -48,6 +48,26 @@ def test_augment_writes_originals_plus_copies_identically_on_every_run(tiny_work
     assert out_path.read_bytes() == first
 
 
+def test_output_file_is_byte_identical_for_any_chunk_size_and_matches_the_in_memory_table(
+    tiny_workdir: Path, tiny_params: dict
+) -> None:
+    from genqc.augment import augment_table, validate_ops
+
+    frame = _write_validated(tiny_workdir)
+    out_path = tiny_workdir / "data/augment/train.parquet"
+    outputs = []
+    for batch_size in (7, 64):
+        tiny_params["augment"].update(copies=2, batch_size=batch_size)
+        write_params(tiny_workdir, tiny_params)
+        assert genqc_main(["augment"]) == 0
+        outputs.append(out_path.read_bytes())
+    assert outputs[0] == outputs[1]
+    expected, _ = augment_table(
+        frame, copies=2, seed=tiny_params["seed"], ops=validate_ops(tiny_params["augment"]["ops"])
+    )
+    pd.testing.assert_frame_equal(pd.read_parquet(out_path), expected)
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

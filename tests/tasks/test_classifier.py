@@ -61,13 +61,60 @@ def test_the_accuracy_is_measured_on_the_test_split(tiny_workdir: Path, tiny_par
     write_parquet(test, path)
     small = {**tiny_params["classifier"], "epochs": 3, "width": 8, "batch_size": 32}
     write_params(tiny_workdir, {**tiny_params, "classifier": small})
-    assert genqc(["classifier"]) == 0
+    # no better than guessing on the test split: exit 1, with every output written for inspection
+    assert genqc(["classifier"]) == 1
     metrics = json.loads((tiny_workdir / "data/classifier/metrics.json").read_text())
     model = load_classifier(tiny_workdir / "data/classifier/classifier.pt").eval()
     with torch.no_grad():
         predicted = model(uint8_to_tensor(decode_images(test))).argmax(1).numpy()
     assert metrics["test_accuracy"] == pytest.approx(float((predicted == test["label"].to_numpy()).mean()))
     assert metrics["test_accuracy"] < 0.2 < metrics["train_accuracy"]
+
+
+def test_a_classifier_below_min_accuracy_is_flagged_loudly_but_kept(tiny_workdir: Path, tiny_params, capsys) -> None:
+    write_validated_tables(tiny_workdir)
+    small = {**tiny_params["classifier"], "epochs": 3, "width": 8, "batch_size": 32, "min_accuracy": 1.0}
+    write_params(tiny_workdir, {**tiny_params, "classifier": small})
+    assert genqc(["classifier"]) == 0  # below the threshold but better than guessing: warn, record, go on
+    captured = capsys.readouterr()
+    assert "WARNING: the evaluation classifier's test accuracy" in captured.err
+    assert "classifier.min_accuracy=1" in captured.err
+    metrics = json.loads((tiny_workdir / "data/classifier/metrics.json").read_text())
+    assert metrics["evaluator_ok"] is False and metrics["min_accuracy"] == 1.0
+    state = torch.load(tiny_workdir / "data/classifier/classifier.pt", weights_only=True)
+    assert state["metrics"]["evaluator_ok"] is False  # beside the weights every classifier-space metric loads
+
+
+def test_a_classifier_no_better_than_guessing_exits_1(tiny_workdir: Path, tiny_params, capsys) -> None:
+    write_validated_tables(tiny_workdir)
+    from genqc.data.table import read_table
+
+    train = read_table(str(tiny_workdir / "data/validate/train.parquet"))
+    train["label"] = np.random.default_rng(0).permutation(train["label"].to_numpy())  # nothing left to learn
+    write_parquet(train, tiny_workdir / "data/validate/train.parquet")
+    test = read_table(str(tiny_workdir / "data/validate/test.parquet"))
+    test = test[(test["label"] == 0) | (test.index < 10)].reset_index(drop=True)  # a constant "0" scores ~0.65
+    write_parquet(test, tiny_workdir / "data/validate/test.parquet")
+    small = {**tiny_params["classifier"], "epochs": 2, "width": 8, "batch_size": 32}
+    write_params(tiny_workdir, {**tiny_params, "classifier": small})
+    assert genqc(["classifier"]) == 1
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "is no better than always guessing the most frequent class" in err
+    metrics = json.loads((tiny_workdir / "data/classifier/metrics.json").read_text())
+    assert metrics["evaluator_ok"] is False and metrics["test_accuracy"] <= metrics["baseline_accuracy"]
+
+
+def test_target_accuracy_holds_out_part_of_train_never_test(tiny_workdir: Path, tiny_params, capsys) -> None:
+    write_validated_tables(tiny_workdir)
+    small = {**tiny_params["classifier"], "epochs": 30, "width": 8, "batch_size": 32, "target_accuracy": 0.5,
+             "val_fraction": 0.25, "eval_every": 5}  # fmt: skip
+    write_params(tiny_workdir, {**tiny_params, "classifier": small})
+    assert genqc(["classifier"]) == 0
+    metrics = json.loads((tiny_workdir / "data/classifier/metrics.json").read_text())
+    assert (metrics["train_images"], metrics["val_images"], metrics["test_images"]) == (300, 100, 200)
+    assert metrics["stopped_by"] == "target_accuracy" and metrics["val_accuracy"] >= 0.5
+    assert metrics["epochs_run"] < 30
+    assert "stopped by target_accuracy" in capsys.readouterr().out
 
 
 def test_test_labels_missing_from_train_are_a_data_error(tiny_workdir: Path, capsys) -> None:

@@ -12,15 +12,15 @@ so that a DVC stage depends only on the configs it uses. The model modules
 
 from __future__ import annotations
 
-from genqc.models.configs.classifier import ClassifierConfig, ClassifierTraining
+from genqc.models.configs.classifier import ClassifierBudget, ClassifierConfig, ClassifierTraining
 from genqc.models.configs.common import OPTIMIZER_FIELDS, SHAPE_FIELDS
 from genqc.models.configs.dcgan import DIFFAUGMENT_OPS, DCGANConfig, diffaugment_ops
 from genqc.models.configs.ddpm import DDPMConfig
 from genqc.models.configs.vae import VAEConfig
 
 __all__ = [
-    "DIFFAUGMENT_OPS", "FAMILY_CONFIGS", "OPTIMIZER_FIELDS", "SHAPE_FIELDS", "ClassifierConfig", "ClassifierTraining",
-    "DCGANConfig", "DDPMConfig", "VAEConfig", "diffaugment_ops",
+    "DIFFAUGMENT_OPS", "FAMILY_CONFIGS", "OPTIMIZER_FIELDS", "SHAPE_FIELDS", "ClassifierBudget", "ClassifierConfig",
+    "ClassifierTraining", "DCGANConfig", "DDPMConfig", "VAEConfig", "diffaugment_ops",
 ]  # fmt: skip
 
 #: every generative family's config by its ``train.model`` name; the registry pairs each with its model class
