@@ -27,10 +27,17 @@ import numpy as np
 
 from bench.common import best_time, write_result
 
-ALL_OPS = {"hflip": {"p": 0.5}, "vflip": {"p": 0.5}, "crop": {"p": 1.0, "magnitude": 0.2},
-           "rotate": {"p": 1.0, "magnitude": 15}, "translate": {"p": 1.0, "magnitude": 0.1},
-           "brightness": {"p": 1.0, "magnitude": 0.3}, "contrast": {"p": 1.0, "magnitude": 0.3},
-           "noise": {"p": 1.0, "magnitude": 0.03}, "cutout": {"p": 1.0, "magnitude": 0.25}}  # fmt: skip
+ALL_OPS = {
+    "hflip": {"p": 0.5},
+    "vflip": {"p": 0.5},
+    "crop": {"p": 1.0, "magnitude": 0.2},
+    "rotate": {"p": 1.0, "magnitude": 15},
+    "translate": {"p": 1.0, "magnitude": 0.1},
+    "brightness": {"p": 1.0, "magnitude": 0.3},
+    "contrast": {"p": 1.0, "magnitude": 0.3},
+    "noise": {"p": 1.0, "magnitude": 0.03},
+    "cutout": {"p": 1.0, "magnitude": 0.25},
+}
 
 
 def _mnist(n: int) -> np.ndarray:
@@ -167,12 +174,14 @@ def main() -> None:
     print(f"{figures['images']} images {tuple(figures['image_shape'])}")
     for table in ("defaults", "all_ops"):
         f = figures[table]
-        print(f"{table:9s} genqc {f['genqc_1thread_images_per_s']:7.0f}/s on 1 thread "
-              f"({f['genqc_images_per_s']:.0f}/s on {f['torch_threads']}); "
-              f"PIL loop {f['pil_loop_images_per_s']:6.0f}/s; "
-              f"ratio {f['ratio_1thread']:.1f}x on 1 thread (CPU time {f['ratio_1thread_cpu_time']:.1f}x; "
-              f"{f['ratio_all_threads']:.1f}x on all threads); "
-              f"mean |diff| vs PIL {f['mean_abs_diff_vs_pil_without_noise']:.2f}")  # fmt: skip
+        print(
+            f"{table:9s} genqc {f['genqc_1thread_images_per_s']:7.0f}/s on 1 thread "
+            f"({f['genqc_images_per_s']:.0f}/s on {f['torch_threads']}); "
+            f"PIL loop {f['pil_loop_images_per_s']:6.0f}/s; "
+            f"ratio {f['ratio_1thread']:.1f}x on 1 thread (CPU time {f['ratio_1thread_cpu_time']:.1f}x; "
+            f"{f['ratio_all_threads']:.1f}x on all threads); "
+            f"mean |diff| vs PIL {f['mean_abs_diff_vs_pil_without_noise']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ def _pil_preprocess(images: np.ndarray, extractor: Any) -> Any:
         resized = images
     else:
         resample = Image.Resampling.BILINEAR
-        resized = np.stack([np.asarray(Image.fromarray(im[:, :, 0], "L").resize((size, size), resample))[:, :, None]
-                            for im in images])  # fmt: skip
+        resized = np.stack(
+            [np.asarray(Image.fromarray(im[:, :, 0], "L").resize((size, size), resample))[:, :, None] for im in images]
+        )
     batch = torch.from_numpy(resized).permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
     x = batch.float()
     if extractor.name == "classifier":
@@ -101,8 +102,10 @@ def _measure(extractor: Any, images: np.ndarray, *, batch_size: int, device: Any
         sync()
 
     with torch.inference_mode():
-        ready = [extractor.preprocess(torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2))
-                 for i in range(0, len(images), batch_size)]  # fmt: skip
+        ready = [
+            extractor.preprocess(torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2))
+            for i in range(0, len(images), batch_size)
+        ]
 
     def network_only() -> None:
         with torch.inference_mode():
@@ -144,8 +147,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 throughput, as the metrics use it
         torch.backends.cudnn.allow_tf32 = False
-    counts = {"classifier": 4096, "effnet_lite0": 1024, "inception": 512} if gpu else \
-        {"classifier": 1024, "effnet_lite0": 16, "inception": 8}  # fmt: skip
+    counts = (
+        {"classifier": 4096, "effnet_lite0": 1024, "inception": 512}
+        if gpu
+        else {"classifier": 1024, "effnet_lite0": 16, "inception": 8}
+    )
     if quick:
         counts = {name: max(4, n // 4) for name, n in counts.items()}
     batch = 256 if gpu else 16
@@ -157,8 +163,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         extractors = _extractors(Path(workdir))
         for name, extractor in extractors.items():
             images = _mnist(counts[name])
-            figures[name] = _measure(extractor, images, batch_size=min(batch, len(images)), device=device,
-                                     repeat=2 if quick else 3)  # fmt: skip
+            figures[name] = _measure(
+                extractor, images, batch_size=min(batch, len(images)), device=device, repeat=2 if quick else 3
+            )
             print(f"{name}: {figures[name]}")
     return figures
 

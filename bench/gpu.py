@@ -159,10 +159,15 @@ def feature_extraction(*, quick: bool, peaks: dict[str, float], device: Any, toy
                 flops = _flops(lambda extractor=extractor, x=x: extractor.forward_layers(x))
             rate = n / seconds
             per_image = flops / batch
-            out[name] = {"images": n, "batch_size": batch, "images_per_s": rate, "gflops_per_image": per_image / 1e9,
-                         "achieved_tflops": per_image * rate / 1e12,
-                         "share_of_measured_fp32_peak": _share(per_image, rate, peaks.get("measured_fp32_tflops")),
-                         "share_of_datasheet_fp32_peak": _share(per_image, rate, peaks.get("datasheet_fp32_tflops"))}
+            out[name] = {
+                "images": n,
+                "batch_size": batch,
+                "images_per_s": rate,
+                "gflops_per_image": per_image / 1e9,
+                "achieved_tflops": per_image * rate / 1e12,
+                "share_of_measured_fp32_peak": _share(per_image, rate, peaks.get("measured_fp32_tflops")),
+                "share_of_datasheet_fp32_peak": _share(per_image, rate, peaks.get("datasheet_fp32_tflops")),
+            }
             print(f"features {name}: {rate:,.0f} images/s", flush=True)
             extractor.to("cpu")
             _release(device)
@@ -210,21 +215,31 @@ def training(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = F
         per_image = _train_flops_per_image(family, batch_size, device)
         row: dict[str, Any] = {"batch_size": batch_size, "gflops_per_image": per_image / 1e9}
         for bf16 in (True, False):
-            cfg = TrainConfig(steps=3 * log_every, batch_size=batch_size, bf16=bf16, deterministic=False,
-                              log_every=log_every, ema_decay=0.999)  # fmt: skip
-            result = train(_model(family), images, None, cfg, fields={}, run_dir=None, log_dir=None,
-                           device=torch.device(device))  # fmt: skip
+            cfg = TrainConfig(
+                steps=3 * log_every,
+                batch_size=batch_size,
+                bf16=bf16,
+                deterministic=False,
+                log_every=log_every,
+                ema_decay=0.999,
+            )
+            result = train(
+                _model(family), images, None, cfg, fields={}, run_dir=None, log_dir=None, device=torch.device(device)
+            )
             key = "bf16" if bf16 else "fp32"
             peak = peaks.get(f"measured_{key}_tflops")
             row[f"{key}_images_per_s"] = result.images_per_s  # the last log interval: warm-up excluded
             row[f"{key}_share_of_measured_peak"] = _share(per_image, result.images_per_s, peak)
-            row[f"{key}_share_of_datasheet_peak"] = _share(per_image, result.images_per_s,
-                                                           peaks.get(f"datasheet_{key}_tflops"))  # fmt: skip
+            row[f"{key}_share_of_datasheet_peak"] = _share(
+                per_image, result.images_per_s, peaks.get(f"datasheet_{key}_tflops")
+            )
             _release(device)
         row["bf16_speedup"] = row["bf16_images_per_s"] / row["fp32_images_per_s"]
         out[family] = row
-        print(f"train {family}: bf16 {row['bf16_images_per_s']:,.0f} / fp32 {row['fp32_images_per_s']:,.0f} "
-              "images/s", flush=True)  # fmt: skip
+        print(
+            f"train {family}: bf16 {row['bf16_images_per_s']:,.0f} / fp32 {row['fp32_images_per_s']:,.0f} images/s",
+            flush=True,
+        )
     return out
 
 
@@ -267,16 +282,28 @@ def _table(figures: dict[str, Any]) -> list[dict[str, str]]:
     """Rows for bench/results/README.md: throughput and share of the measured peak (no peer on the GPU side)."""
     rows = []
     for family, row in figures["training"].items():
-        rows.append({"what": f"GPU training {family} (batch {row['batch_size']})",
-                     "genqc": f"bf16 {row['bf16_images_per_s']:,.0f} img/s "
-                              f"({_pct(row['bf16_share_of_measured_peak'])} of bf16 matmul peak)",
-                     "peer": f"fp32 {row['fp32_images_per_s']:,.0f} img/s", "ratio": f"{row['bf16_speedup']:.2f}x"})
+        rows.append(
+            {
+                "what": f"GPU training {family} (batch {row['batch_size']})",
+                "genqc": f"bf16 {row['bf16_images_per_s']:,.0f} img/s "
+                f"({_pct(row['bf16_share_of_measured_peak'])} of bf16 matmul peak)",
+                "peer": f"fp32 {row['fp32_images_per_s']:,.0f} img/s",
+                "ratio": f"{row['bf16_speedup']:.2f}x",
+            }
+        )
     for name, row in figures["features"].items():
-        rows.append({"what": f"GPU features {name}", "genqc": f"{row['images_per_s']:,.0f} img/s",
-                     "peer": "-", "ratio": f"{_pct(row['share_of_measured_fp32_peak'])} of fp32 matmul peak"})
+        rows.append(
+            {
+                "what": f"GPU features {name}",
+                "genqc": f"{row['images_per_s']:,.0f} img/s",
+                "peer": "-",
+                "ratio": f"{_pct(row['share_of_measured_fp32_peak'])} of fp32 matmul peak",
+            }
+        )
     for family, row in figures["sampling"].items():
-        rows.append({"what": f"GPU sampling {family}", "genqc": f"{row['images_per_s']:,.0f} img/s", "peer": "-",
-                     "ratio": "-"})  # fmt: skip
+        rows.append(
+            {"what": f"GPU sampling {family}", "genqc": f"{row['images_per_s']:,.0f} img/s", "peer": "-", "ratio": "-"}
+        )
     return rows
 
 
@@ -307,11 +334,18 @@ def run(quick: bool = False) -> dict[str, Any]:
         peaks["datasheet_part"] = sheet[0]
         peaks.update({f"datasheet_{k}_tflops": v for k, v in sheet[1].items()})
     figures: dict[str, Any] = {
-        "quick": quick, "device": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
-        "multiprocessors": props.multi_processor_count, "capability": f"{props.major}.{props.minor}", "peaks": peaks,
-    }  # fmt: skip
-    print(f"{props.name}: measured bf16 {peaks['measured_bf16_tflops']:.0f} TFLOP/s, fp32 "
-          f"{peaks['measured_fp32_tflops']:.1f} TFLOP/s", flush=True)  # fmt: skip
+        "quick": quick,
+        "device": props.name,
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "multiprocessors": props.multi_processor_count,
+        "capability": f"{props.major}.{props.minor}",
+        "peaks": peaks,
+    }
+    print(
+        f"{props.name}: measured bf16 {peaks['measured_bf16_tflops']:.0f} TFLOP/s, fp32 "
+        f"{peaks['measured_fp32_tflops']:.1f} TFLOP/s",
+        flush=True,
+    )
     figures["features"] = feature_extraction(quick=quick, peaks=peaks, device="cuda")
     figures["training"] = training(quick=quick, peaks=peaks, device="cuda")
     figures["sampling"] = sampling(quick=quick, device="cuda")
@@ -322,8 +356,12 @@ def run(quick: bool = False) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller matmuls, fewer images and steps")
-    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
-                        help="cpu: rehearse the code at toy sizes; prints the figures, writes nothing")  # fmt: skip
+    parser.add_argument(
+        "--device",
+        choices=["cuda", "cpu"],
+        default="cuda",
+        help="cpu: rehearse the code at toy sizes; prints the figures, writes nothing",
+    )
     args = parser.parse_args()
     if args.device == "cpu":
         print(json.dumps(rehearse()["table"], indent=1))

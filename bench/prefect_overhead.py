@@ -42,8 +42,11 @@ def _toy_repo(root: Path, n_stages: int) -> list[str]:
 
     stages: dict[str, Any] = {}
     for i in range(n_stages):
-        stage: dict[str, Any] = {"cmd": f"python -c \"open('o{i}.txt', 'w').write('{i}')\"", "params": ["seed"],
-                                 "outs": [f"o{i}.txt"]}  # fmt: skip
+        stage: dict[str, Any] = {
+            "cmd": f"python -c \"open('o{i}.txt', 'w').write('{i}')\"",
+            "params": ["seed"],
+            "outs": [f"o{i}.txt"],
+        }
         if i:
             stage["deps"] = [f"o{i - 1}.txt"]
         stages[f"s{i}"] = stage
@@ -125,8 +128,14 @@ def run(quick: bool = False) -> dict[str, Any]:
             home = Path(tmp) / "prefect-home"  # a scratch database, so the user's is never touched
 
             def ping(**env: str) -> float:
-                return _timed(lambda: subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
-                                                     env=_python_env(PREFECT_HOME=str(home), **env)))  # fmt: skip
+                return _timed(
+                    lambda: subprocess.run(
+                        [sys.executable, str(script)],
+                        check=True,
+                        capture_output=True,
+                        env=_python_env(PREFECT_HOME=str(home), **env),
+                    )
+                )
 
             figures["temp_server_first_ever_s"] = round(ping(), 3)  # creates and migrates the database too
             with_temp = min(ping() for _ in range(repeat))

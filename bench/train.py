@@ -72,8 +72,15 @@ def plain_loop(model, images: torch.Tensor, *, steps: int, batch_size: int, devi
 def _trainer(model, images, *, steps: int, batch_size: int, device: torch.device, io: bool) -> None:
     from genqc.training.loop import TrainConfig, train
 
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, checkpoint_every=10,
-                      log_every=10, image_every=10**9, grid_size=16, deterministic=False)  # fmt: skip
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        checkpoint_every=10,
+        log_every=10,
+        image_every=10**9,
+        grid_size=16,
+        deterministic=False,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir, log_dir = (Path(tmp) / "run", Path(tmp) / "log") if io else (None, None)
         train(model, images, None, cfg, fields={}, run_dir=run_dir, log_dir=log_dir, device=device)
@@ -81,8 +88,9 @@ def _trainer(model, images, *, steps: int, batch_size: int, device: torch.device
         torch.cuda.synchronize()
 
 
-def _measure(family: str, images: torch.Tensor, *, steps: int, batch_size: int, repeats: int,
-             device: torch.device) -> dict[str, Any]:  # fmt: skip
+def _measure(
+    family: str, images: torch.Tensor, *, steps: int, batch_size: int, repeats: int, device: torch.device
+) -> dict[str, Any]:
     size = images.shape[1]
 
     def variants(n: int) -> dict:
@@ -131,16 +139,25 @@ def run(quick: bool) -> dict[str, Any]:
     images = _images(quick)
     steps, batch_size, repeats = (4, 16, 1) if quick else (10, 32, 2)
     memory_kind = "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS"
-    figures: dict[str, Any] = {"device": device.type, "image_size": int(images.shape[1]), "steps": steps,
-                               "batch_size": batch_size, "repeats": repeats, "memory_kind": memory_kind}  # fmt: skip
+    figures: dict[str, Any] = {
+        "device": device.type,
+        "image_size": int(images.shape[1]),
+        "steps": steps,
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "memory_kind": memory_kind,
+    }
     for family in FAMILIES:
         figures[family] = _measure(family, images, steps=steps, batch_size=batch_size, repeats=repeats, device=device)
         row = figures[family]
         ips = row["images_per_s"]
-        print(f"{family:6s} plain {ips['plain']:8.1f} img/s  trainer {ips['trainer']:8.1f} "
-              f"({row['overhead_trainer']:+.1%})  trainer+io {ips['trainer+io']:8.1f} "
-              f"({row['overhead_trainer_io']:+.1%});  cpu-time overhead {row['cpu_overhead_trainer']:+.1%} / "
-              f"{row['cpu_overhead_trainer_io']:+.1%}", flush=True)  # fmt: skip
+        print(
+            f"{family:6s} plain {ips['plain']:8.1f} img/s  trainer {ips['trainer']:8.1f} "
+            f"({row['overhead_trainer']:+.1%})  trainer+io {ips['trainer+io']:8.1f} "
+            f"({row['overhead_trainer_io']:+.1%});  cpu-time overhead {row['cpu_overhead_trainer']:+.1%} / "
+            f"{row['cpu_overhead_trainer_io']:+.1%}",
+            flush=True,
+        )
     return figures
 
 

@@ -142,8 +142,10 @@ def stage_order(repo_dir: str | Path = ".", targets: Sequence[str] | None = None
     try:
         repo = Repo(str(repo_dir))
     except NotDvcRepoError:
-        raise ConfigError(f"{Path(repo_dir).resolve()} is not a DVC repository (no .dvc/ directory); "
-                          "run from the project root or pass its path") from None  # fmt: skip
+        raise ConfigError(
+            f"{Path(repo_dir).resolve()} is not a DVC repository (no .dvc/ directory); "
+            "run from the project root or pass its path"
+        ) from None
     with repo:
         try:
             graph = get_active_graph(repo.index.graph)
@@ -152,8 +154,9 @@ def stage_order(repo_dir: str | Path = ".", targets: Sequence[str] | None = None
                 stages = collect_stages(repo, [_target_in(repo.root_dir, t) for t in targets])
         except DvcException as exc:
             known = sorted(_address(repo.root_dir, s) for s in repo.index.stages if isinstance(s, PipelineStage))
-            raise ConfigError(f"unknown stage in {list(targets or [])}: {exc}; dvc.yaml has: "
-                              f"{', '.join(known)}") from None  # fmt: skip
+            raise ConfigError(
+                f"unknown stage in {list(targets or [])}: {exc}; dvc.yaml has: {', '.join(known)}"
+            ) from None
         planned = plan_repro(graph, stages)
         return [_address(repo.root_dir, s) for s in planned if isinstance(s, PipelineStage) and s.cmd]
 

@@ -141,8 +141,9 @@ def _set_args(overrides: Sequence[str]) -> list[str]:
     return args
 
 
-def queue_experiment(overrides: Sequence[str], repo_dir: str | Path = ".", *,
-                     targets: Sequence[str] | None = None) -> str:  # fmt: skip
+def queue_experiment(
+    overrides: Sequence[str], repo_dir: str | Path = ".", *, targets: Sequence[str] | None = None
+) -> str:
     """``dvc exp run --queue -S K=V ...``: stage one experiment in DVC's queue; return the name DVC gave it."""
     args = ["exp", "run", "--queue", *_set_args(overrides), *(targets or [])]
     done = run_dvc(args, repo_dir, f"dvc exp run --queue {' '.join(overrides)}", wait_for_lock=True)
@@ -169,8 +170,9 @@ def queue_statuses(status_output: str) -> dict[str, str]:
     return states
 
 
-def wait_for_queue(repo_dir: str | Path, names: Sequence[str], *, poll_s: float = 2.0,
-                   timeout_s: float | None = None) -> dict[str, str]:  # fmt: skip
+def wait_for_queue(
+    repo_dir: str | Path, names: Sequence[str], *, poll_s: float = 2.0, timeout_s: float | None = None
+) -> dict[str, str]:
     """Poll ``dvc queue status`` until every one of ``names`` is Success or Failed; return their states.
 
     ``timeout_s`` (None: no limit) raises StageFailed naming the experiments still queued or running.
@@ -183,8 +185,9 @@ def wait_for_queue(repo_dir: str | Path, names: Sequence[str], *, poll_s: float 
         if not pending:
             return {n: states[n] for n in names}
         if timeout_s is not None and time.monotonic() - start > timeout_s:
-            raise StageFailed(f"dvc queue: {', '.join(pending)} still unfinished after {timeout_s:.0f} s", 1,
-                              tail(done.stdout))  # fmt: skip
+            raise StageFailed(
+                f"dvc queue: {', '.join(pending)} still unfinished after {timeout_s:.0f} s", 1, tail(done.stdout)
+            )
         time.sleep(poll_s)
 
 
@@ -234,8 +237,9 @@ def metrics_by_experiment(show: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return out
 
 
-def experiment_metrics(repo_dir: str | Path, names: Sequence[str], *, settle_s: float = 30.0,
-                       poll_s: float = 1.0) -> dict[str, dict[str, Any]]:  # fmt: skip
+def experiment_metrics(
+    repo_dir: str | Path, names: Sequence[str], *, settle_s: float = 30.0, poll_s: float = 1.0
+) -> dict[str, dict[str, Any]]:
     """The metrics DVC recorded for each named experiment (``dvc exp show --json``); missing ones map to {}.
 
     A queue worker reports an experiment finished a moment before ``dvc exp show`` lists its

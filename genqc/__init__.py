@@ -14,8 +14,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"evaluate": "genqc.evaluation", "EvalSet": "genqc.evaluation", "EvaluationResult": "genqc.evaluation",
-         "validate": "genqc.quality.validation"}  # fmt: skip
+_LAZY = {
+    "evaluate": "genqc.evaluation",
+    "EvalSet": "genqc.evaluation",
+    "EvaluationResult": "genqc.evaluation",
+    "validate": "genqc.quality.validation",
+}
 __all__ = sorted(_LAZY)
 
 

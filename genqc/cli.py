@@ -55,8 +55,12 @@ PROJECT_COMMANDS: dict[str, str] = {
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", metavar="FILE",
-                        help="params file (default: params.yaml in the current directory)")  # fmt: skip
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        metavar="FILE",
+        help="params file (default: params.yaml in the current directory)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,15 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
         stage = sub.add_parser(name, help=text, description=text)
         _add_params(stage)
         if name == "train":
-            stage.add_argument("--model", choices=["dcgan", "vae", "ddpm"], default=None,
-                               help="override train.model (dvc.yaml's matrix uses this)")  # fmt: skip
+            stage.add_argument(
+                "--model",
+                choices=["dcgan", "vae", "ddpm"],
+                default=None,
+                help="override train.model (dvc.yaml's matrix uses this)",
+            )
         if name in ("sample", "evaluate", "report"):
-            stage.add_argument("--model", choices=["dcgan", "vae", "ddpm"], default=None,
-                               help="which trained model family to use (default: train.model)")  # fmt: skip
+            stage.add_argument(
+                "--model",
+                choices=["dcgan", "vae", "ddpm"],
+                default=None,
+                help="which trained model family to use (default: train.model)",
+            )
 
-    metrics = sub.add_parser("metrics", help="compute the metrics between two image sets, outside the pipeline",
-                             description="Metrics between REAL and FAKE: each an image folder, an image table "
-                             "(.parquet) or an .npz of images; or precomputed features.")  # fmt: skip
+    metrics = sub.add_parser(
+        "metrics",
+        help="compute the metrics between two image sets, outside the pipeline",
+        description="Metrics between REAL and FAKE: each an image folder, an image table "
+        "(.parquet) or an .npz of images; or precomputed features.",
+    )
     metrics.add_argument("real", nargs="?", help="real images: folder, .parquet table or .npz")
     metrics.add_argument("fake", nargs="?", help="generated images: folder, .parquet table or .npz")
     metrics.add_argument("--real-features", metavar="A.npy", help="precomputed (N, D) real features")
@@ -91,22 +106,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     metrics.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint for --extractor classifier")
     metrics.add_argument("--inception-weights", metavar="FILE", help="FID Inception weights file")
-    metrics.add_argument("--bootstrap", type=int, default=100,
-                         help="bootstrap resamples for the 95%% intervals (0: no intervals)")  # fmt: skip
+    metrics.add_argument(
+        "--bootstrap", type=int, default=100, help="bootstrap resamples for the 95%% intervals (0: no intervals)"
+    )
     metrics.add_argument("--seed", type=int, default=0, help="seed of KID subsets and bootstrap resamples")
     metrics.add_argument("--json", metavar="FILE", help="also write the metrics as flat JSON")
-    metrics.add_argument("--metrics", default=None, metavar="LIST",
-                         help="comma list of fd, kid, prdc, is (default: all; features: fd, kid, prdc)")  # fmt: skip
+    metrics.add_argument(
+        "--metrics",
+        default=None,
+        metavar="LIST",
+        help="comma list of fd, kid, prdc, is (default: all; features: fd, kid, prdc)",
+    )
     metrics.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where the extractor runs")
     metrics.add_argument("--batch-size", type=int, default=64, help="images per extractor batch")
 
     run = sub.add_parser("run", help="run the pipeline as a Prefect flow (stages from dvc.yaml)")
     _add_params(run)
     run.add_argument("--stages", nargs="*", default=None, help="only these dvc.yaml stages (default: all)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="param override, run as a DVC experiment (dvc exp run -S KEY=VALUE)")  # fmt: skip
-    run.add_argument("--name", dest="experiment_name", default=None, metavar="EXP",
-                     help="name of the experiment --set runs (default: DVC picks one)")  # fmt: skip
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="param override, run as a DVC experiment (dvc exp run -S KEY=VALUE)",
+    )
+    run.add_argument(
+        "--name",
+        dest="experiment_name",
+        default=None,
+        metavar="EXP",
+        help="name of the experiment --set runs (default: DVC picks one)",
+    )
 
     serve = sub.add_parser("serve", help="serve the pipeline flow as a scheduled Prefect deployment")
     _add_params(serve)

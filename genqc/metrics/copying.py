@@ -87,8 +87,10 @@ def shifted_copies(
 
     train, samples = _pixels(train_images, "train"), _pixels(sample_images, "sample")
     if train.shape[1:] != samples.shape[1:]:
-        raise ValueError(f"shifted copies: train images are {train.shape[1:]} and samples {samples.shape[1:]}; "
-                         "compare images of one size")  # fmt: skip
+        raise ValueError(
+            f"shifted copies: train images are {train.shape[1:]} and samples {samples.shape[1:]}; "
+            "compare images of one size"
+        )
     if len(train) < 2:
         raise ValueError("shifted copies need at least 2 training images (the scale is their neighbour distance)")
     if max_shift < 0 or 2 * max_shift >= min(train.shape[1:3]):
@@ -170,8 +172,10 @@ def data_copying_ct(
         near, _ = kth_sq_distances(prepare(as_tensor(x, dev), center), train, (1,))
         distances[role] = near[1].sqrt().cpu().numpy()
     kmeans = KMeans(n_clusters=cells, n_init=3, random_state=seed).fit(to_numpy(train_features).astype(np.float64))
-    cell_of = {role: kmeans.predict(to_numpy(x).astype(np.float64))
-               for role, x in (("test", test_features), ("samples", sample_features))}  # fmt: skip
+    cell_of = {
+        role: kmeans.predict(to_numpy(x).astype(np.float64))
+        for role, x in (("test", test_features), ("samples", sample_features))
+    }
     weighted, weights = 0.0, 0.0
     for c in range(cells):
         test_c, samples_c = distances["test"][cell_of["test"] == c], distances["samples"][cell_of["samples"] == c]
@@ -181,7 +185,9 @@ def data_copying_ct(
         weighted += share * _mann_whitney_z(samples_c, test_c)
         weights += share
     if weights == 0.0:
-        raise ValueError(f"C_T: no cell holds {min_cell_samples} test images and {min_cell_samples} samples "
-                         f"({len(distances['test'])} test, {len(distances['samples'])} samples, {cells} cells); "
-                         "lower cells or give more images")  # fmt: skip
+        raise ValueError(
+            f"C_T: no cell holds {min_cell_samples} test images and {min_cell_samples} samples "
+            f"({len(distances['test'])} test, {len(distances['samples'])} samples, {cells} cells); "
+            "lower cells or give more images"
+        )
     return check_result("C_T", {COPYING_CT: weighted / weights})

@@ -58,8 +58,12 @@ class FrechetDetails:
 
 
 def _check_stats(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> tuple[np.ndarray, ...]:
-    for label, a in (("first mean", mu1), ("first covariance", sigma1), ("second mean", mu2),
-                     ("second covariance", sigma2)):  # fmt: skip
+    for label, a in (
+        ("first mean", mu1),
+        ("first covariance", sigma1),
+        ("second mean", mu2),
+        ("second covariance", sigma2),
+    ):
         if np.iscomplexobj(a) or (hasattr(a, "is_complex") and a.is_complex()):
             raise ValueError(f"FD: the {label} is complex; statistics must be real-valued")
     arrays = [np.asarray(a, dtype=np.float64) for a in (mu1, sigma1, mu2, sigma2)]
@@ -93,8 +97,10 @@ def _check_psd(sigma: np.ndarray, name: str) -> None:
     eig = np.linalg.eigvalsh(sigma)
     top = float(np.abs(eig).max())
     if eig[0] < -COVARIANCE_TOLERANCE * top:
-        raise ValueError(f"FD: the {name} covariance is not positive semi-definite (eigenvalue {eig[0]:.4g}, "
-                         f"largest {top:.4g}); it is not a covariance matrix: recompute it")  # fmt: skip
+        raise ValueError(
+            f"FD: the {name} covariance is not positive semi-definite (eigenvalue {eig[0]:.4g}, "
+            f"largest {top:.4g}); it is not a covariance matrix: recompute it"
+        )
 
 
 def _symmetric(sigma: np.ndarray, name: str = "") -> np.ndarray:
@@ -106,8 +112,10 @@ def _symmetric(sigma: np.ndarray, name: str = "") -> np.ndarray:
         return sigma
     gap, top = float(np.abs(sigma - sigma.T).max()), float(np.abs(sigma).max())
     if gap > COVARIANCE_TOLERANCE * top:
-        raise ValueError(f"FD: the {name} covariance is not symmetric (|S - Sᵀ| up to {gap:.4g}, largest entry "
-                         f"{top:.4g}); it is not a covariance matrix")  # fmt: skip
+        raise ValueError(
+            f"FD: the {name} covariance is not symmetric (|S - Sᵀ| up to {gap:.4g}, largest entry "
+            f"{top:.4g}); it is not a covariance matrix"
+        )
     return (sigma + sigma.T) / 2
 
 
@@ -202,8 +210,12 @@ def fd_from_centred_rows(diff: np.ndarray, a: np.ndarray, n1: float, b: np.ndarr
     """
     cross = a @ b.T  # (n1, D) @ (D, n2) -> (n1, n2)
     trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum()) / np.sqrt((n1 - 1.0) * (n2 - 1.0))
-    value = float(diff @ diff + np.einsum("ij,ij->", a, a) / (n1 - 1.0) + np.einsum("ij,ij->", b, b) / (n2 - 1.0)
-                  - 2.0 * trace_sqrt)  # fmt: skip
+    value = float(
+        diff @ diff
+        + np.einsum("ij,ij->", a, a) / (n1 - 1.0)
+        + np.einsum("ij,ij->", b, b) / (n2 - 1.0)
+        - 2.0 * trace_sqrt
+    )
     return max(value, 0.0)
 
 
@@ -246,9 +258,12 @@ def fd_from_features(real: Any, fake: Any, *, chunk_size: int = 8192, matmul_dty
         from genqc.metrics.checks import to_numpy
 
         for name, n in (("real", n_real), ("fake", n_fake)):
-            warn(f"{name} features have {n} samples for {dim} dimensions, so their covariance is singular "
-                 f"(rank <= {n - 1}) and the Fréchet distance is unstable and biased; use at least {dim + 1} "
-                 f"samples (several times {dim} for a stable estimate)", SingularCovarianceWarning)  # fmt: skip
+            warn(
+                f"{name} features have {n} samples for {dim} dimensions, so their covariance is singular "
+                f"(rank <= {n - 1}) and the Fréchet distance is unstable and biased; use at least {dim + 1} "
+                f"samples (several times {dim} for a stable estimate)",
+                SingularCovarianceWarning,
+            )
         x, y = to_numpy(real).astype(np.float64), to_numpy(fake).astype(np.float64)
         x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -260,7 +275,8 @@ def fd_from_features(real: Any, fake: Any, *, chunk_size: int = 8192, matmul_dty
         fake_stats = features_to_stats(fake, name="fake", **options)
         stats = (real_stats.mean, real_stats.cov, fake_stats.mean, fake_stats.cov)
     if not all(np.isfinite(a).all() for a in stats):
-        raise ValueError("metric 'fd': the features' mean or covariance overflows float64 (|x| too large); "
-                         "rescale the features")  # fmt: skip
+        raise ValueError(
+            "metric 'fd': the features' mean or covariance overflows float64 (|x| too large); rescale the features"
+        )
     # Our own statistics are float64, symmetric and PSD by construction: skip the re-checks (~0.2 s at D=2048).
     return check_result("fd", {FD: _details(*stats).value})

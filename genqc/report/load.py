@@ -183,12 +183,17 @@ class Loader:
         frame = frame.sort_values("ratio", kind="stable").head(limit)
         pairs = []
         for row in frame.to_dict("records"):
-            pairs.append(NearestPair(
-                sample_png=bytes(row["sample_image"]), train_png=bytes(row["train_image"]),
-                ratio=_float_or_none(row["ratio"]), distance=_float_or_none(row["distance"]),
-                exact_copy=bool(row.get("exact_copy", False)), sample_id=str(row.get("sample_id", "")),
-                train_id=str(row.get("train_id", "")),
-            ))  # fmt: skip
+            pairs.append(
+                NearestPair(
+                    sample_png=bytes(row["sample_image"]),
+                    train_png=bytes(row["train_image"]),
+                    ratio=_float_or_none(row["ratio"]),
+                    distance=_float_or_none(row["distance"]),
+                    exact_copy=bool(row.get("exact_copy", False)),
+                    sample_id=str(row.get("sample_id", "")),
+                    train_id=str(row.get("train_id", "")),
+                )
+            )
         return pairs
 
     def class_rows(self, path: Path, *, per_class: int, class_names: dict[int, str]) -> list[tuple[str, list[bytes]]]:

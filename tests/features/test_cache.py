@@ -132,8 +132,9 @@ def test_planted_entry_is_recomputed_with_a_warning(extractor, digits_and_noise,
     extract_cached(extractor, digits, layers=["pool"], cache=cache)
     (real_entry,) = (tmp_path / "classifier").iterdir()
     noise_hash = data_hash(noise)
-    key = cache_key(noise_hash, extractor.identity, "pool", code=code_sha256(extractor),
-                    weights=weights_sha256(extractor))  # fmt: skip
+    key = cache_key(
+        noise_hash, extractor.identity, "pool", code=code_sha256(extractor), weights=weights_sha256(extractor)
+    )
     with np.load(real_entry) as archive:
         planted, meta = archive["features"], json.loads(str(archive["meta"]))
     cache.save("classifier", key, planted, {**meta, "data": noise_hash})  # everything right but the features

@@ -59,9 +59,10 @@ def test_flow_runs_every_stage_in_dvc_order_and_publishes_what_exists(prefect_se
 @pytest.mark.slow
 def test_a_transient_failure_is_retried_and_a_failing_stage_fails_the_flow(prefect_server, tmp_path: Path) -> None:
     marker = tmp_path / "tries"
-    stages = {"train": {"matrix": {"model": ["gpu"]}, "cmd": f"python step.py flaky {marker}",
-                        "outs": ["out/flaky.json"]},
-              "broken": {"cmd": "python step.py fail", "deps": ["out/flaky.json"]}}  # fmt: skip
+    stages = {
+        "train": {"matrix": {"model": ["gpu"]}, "cmd": f"python step.py flaky {marker}", "outs": ["out/flaky.json"]},
+        "broken": {"cmd": "python step.py fail", "deps": ["out/flaky.json"]},
+    }
     repo = make_toy_repo(tmp_path / "r", stages=stages)  # TOY_PARAMS: retry train once, no delay; not broken
     state = genqc_pipeline(repo_dir=str(repo), return_state=True)
     assert marker.read_text() == "2"  # train@gpu failed once and passed on its retry
@@ -75,8 +76,9 @@ def test_overrides_run_as_a_dvc_experiment(prefect_server, toy_repo: Path) -> No
     result = genqc_pipeline(repo_dir=str(toy_repo), overrides=["seed=2"], experiment_name="seed-two")
     assert result["experiment"] == "seed-two"
     assert json.loads((toy_repo / "reports/metrics.json").read_text())["score"] == 23
-    shown = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=toy_repo,
-                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=toy_repo, capture_output=True, text=True, check=True
+    ).stdout
     assert "seed-two" in shown
 
 
@@ -139,8 +141,10 @@ def test_two_runs_on_one_checkout_take_turns(prefect_server, tmp_path: Path) -> 
     repo = make_toy_repo(tmp_path / "r", stages={"slow": {"cmd": f"python step.py slow {log}", "always_changed": True}})
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server
     command = [sys.executable, "-m", "genqc.cli", "run", "--stages", "slow"]
-    runs = [subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for _ in range(2)]  # fmt: skip
+    runs = [
+        subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs  # without the slot: "Unable to acquire lock"
     events = [line.split()[0] for line in log.read_text().splitlines()]
@@ -155,11 +159,18 @@ def test_two_runs_on_one_checkout_take_turns(prefect_server, tmp_path: Path) -> 
         (["--stages", "trian"], "genqc run: error: unknown stage in ['trian']"),
     ],
 )
-def test_genqc_run_checks_set_and_stages_before_any_flow_run(toy_repo: Path, arguments: list[str],
-                                                             message: str) -> None:  # fmt: skip
+def test_genqc_run_checks_set_and_stages_before_any_flow_run(
+    toy_repo: Path, arguments: list[str], message: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    done = subprocess.run([sys.executable, "-m", "genqc.cli", "run", *arguments], cwd=toy_repo, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "genqc.cli", "run", *arguments],
+        cwd=toy_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line, no traceback, no flow run logs

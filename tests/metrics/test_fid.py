@@ -198,8 +198,12 @@ def test_float32_products_agree_with_float64_products_and_sqrtm(offset: float) -
     mixing = rng.standard_normal((64, 64)) / 8
     real = (rng.standard_normal((3000, 64)) @ mixing + offset).astype(np.float32)
     fake = (rng.standard_normal((3000, 64)) @ mixing + offset).astype(np.float32)
-    ref = sqrtm_reference(real.mean(0, dtype=np.float64), np.cov(real, rowvar=False),
-                          fake.mean(0, dtype=np.float64), np.cov(fake, rowvar=False))  # fmt: skip
+    ref = sqrtm_reference(
+        real.mean(0, dtype=np.float64),
+        np.cov(real, rowvar=False),
+        fake.mean(0, dtype=np.float64),
+        np.cov(fake, rowvar=False),
+    )
     fast = fd_from_features(real, fake, chunk_size=700)[FD]
     exact = fd_from_features(real, fake, matmul_dtype="float64")[FD]
     assert fast == pytest.approx(ref, rel=1e-6)

@@ -111,8 +111,14 @@ def test_accurate_for_offset_and_large_features_against_an_exact_reference(mean,
     ours = kid_from_features(real, fake, subset_size=40, subsets=2, seed=1, matmul_dtype=matmul_dtype)[KID_MEAN]
     assert ours == pytest.approx(ref, rel=1e-6)
     if np.array_equal(real.astype(np.float32), real) and np.array_equal(fake.astype(np.float32), fake):
-        ours32 = kid_from_features(real.astype(np.float32), fake.astype(np.float32), subset_size=40, subsets=2,
-                                   seed=1, matmul_dtype=matmul_dtype)  # fmt: skip
+        ours32 = kid_from_features(
+            real.astype(np.float32),
+            fake.astype(np.float32),
+            subset_size=40,
+            subsets=2,
+            seed=1,
+            matmul_dtype=matmul_dtype,
+        )
         assert ours32[KID_MEAN] == pytest.approx(ref, rel=1e-6)  # the same values as float32 input
 
 

@@ -38,8 +38,15 @@ def test_learns_real_digits() -> None:
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     train, test = order[:800], order[800:]
     training = ClassifierTraining(epochs=4, batch_size=32, lr=5e-3)
-    model, history = train_classifier(images[train], labels[train], config=TINY, training=training, seed=3,
-                                      val_images=images[test], val_labels=labels[test])  # fmt: skip
+    model, history = train_classifier(
+        images[train],
+        labels[train],
+        config=TINY,
+        training=training,
+        seed=3,
+        val_images=images[test],
+        val_labels=labels[test],
+    )
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert history[-1]["loss"] < history[0]["loss"]
     accuracy = evaluate_accuracy(model, images[test], labels[test])

@@ -171,10 +171,12 @@ def test_one_generator_per_image_makes_samples_independent_of_the_batch(family: 
     model = tiny_model(family, num_classes=2, **({"eta": 1.0} if family == "ddpm" else {}))
     seeds, labels = [5, 6, 7], torch.tensor([1, 0, 1])
     batch = model.sample(3, labels=labels, generator=[torch.Generator().manual_seed(s) for s in seeds])
-    alone = torch.cat([
-        model.sample(1, labels=labels[i : i + 1], generator=torch.Generator().manual_seed(s))
-        for i, s in enumerate(seeds)
-    ])  # fmt: skip
+    alone = torch.cat(
+        [
+            model.sample(1, labels=labels[i : i + 1], generator=torch.Generator().manual_seed(s))
+            for i, s in enumerate(seeds)
+        ]
+    )
     assert torch.allclose(batch, alone, atol=1e-5)
     with pytest.raises(ValueError, match="2 generators for a batch of 3"):
         model.sample(3, labels=labels, generator=[torch.Generator(), torch.Generator()])

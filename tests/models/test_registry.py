@@ -60,8 +60,12 @@ def test_every_model_named_in_params_yaml_builds() -> None:
     families = {params.train.model, *getattr(params.train, "models", [])}
     assert families <= set(MODEL_REGISTRY)
     for family in sorted(families):
-        fields = {**getattr(params.train, family).model_dump(), "image_size": params.ingest.image_size,
-                  "channels": params.ingest.channels, "num_classes": 10 if params.train.conditional else 0}  # fmt: skip
+        fields = {
+            **getattr(params.train, family).model_dump(),
+            "image_size": params.ingest.image_size,
+            "channels": params.ingest.channels,
+            "num_classes": 10 if params.train.conditional else 0,
+        }
         model = build_model(family, fields)
         n_params = sum(p.numel() for p in model.parameters())
         assert 1e5 < n_params < 2.5e6, f"{family} has {n_params} parameters; defaults must stay CPU-sized"

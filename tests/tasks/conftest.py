@@ -25,9 +25,13 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict:
     held_mask = stratified_split(rest["label"].to_numpy(), 0.5, seed=1)
     test, held = rest[~held_mask].reset_index(drop=True), rest[held_mask].reset_index(drop=True)
     images = uint8_to_tensor(decode_images(train))
-    model, _ = train_classifier(images, torch.tensor(train["label"].to_numpy()),
-                                config=ClassifierConfig(num_classes=10, channels=1, image_size=16, width=16),
-                                training=ClassifierTraining(epochs=3, batch_size=64, lr=4e-3), seed=0)  # fmt: skip
+    model, _ = train_classifier(
+        images,
+        torch.tensor(train["label"].to_numpy()),
+        config=ClassifierConfig(num_classes=10, channels=1, image_size=16, width=16),
+        training=ClassifierTraining(epochs=3, batch_size=64, lr=4e-3),
+        seed=0,
+    )
     root = tmp_path_factory.mktemp("digits")
     save_classifier(root / "classifier.pt", model, metrics={})
     return {"train": train, "test": test, "held": held, "classifier": root / "classifier.pt", "cache": root / "cache"}

@@ -96,13 +96,15 @@ def run_cases(cases: list[dict]) -> list[dict]:
             _child(Path(case["workdir"]), int(case.get("timeout", 60)))
         _, status, usage = os.wait4(pid, 0)
         started = Path(case["workdir"], "start_rss.txt")
-        results.append({
-            "workdir": case["workdir"],
-            "exit": os.waitstatus_to_exitcode(status),
-            "parent_rss": parent_rss,
-            "start_rss": int(started.read_text()) if started.exists() else parent_rss,  # the child's, before main()
-            "peak_rss": usage.ru_maxrss * 1024,  # KiB on Linux
-        })  # fmt: skip
+        results.append(
+            {
+                "workdir": case["workdir"],
+                "exit": os.waitstatus_to_exitcode(status),
+                "parent_rss": parent_rss,
+                "start_rss": int(started.read_text()) if started.exists() else parent_rss,  # the child's, before main()
+                "peak_rss": usage.ru_maxrss * 1024,  # KiB on Linux
+            }
+        )
     return results
 
 
