@@ -22,6 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dvc.exceptions import DvcException, NotDvcRepoError
+from dvc.repo import Repo
+from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+from dvc.stage import PipelineStage
+
 from genqc.errors import ConfigError, GenqcError
 
 TAIL_LINES = 25  # lines of a failed command's stderr kept in the error: enough for a traceback's end
@@ -134,11 +139,6 @@ def stage_order(repo_dir: str | Path = ".", targets: Sequence[str] | None = None
     the fresh ones). Only pipeline stages with a command are returned (``.dvc`` data files
     are not stages one reproduces).
     """
-    from dvc.exceptions import DvcException, NotDvcRepoError
-    from dvc.repo import Repo
-    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
-    from dvc.stage import PipelineStage
-
     try:
         repo = Repo(str(repo_dir))
     except NotDvcRepoError:

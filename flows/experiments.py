@@ -20,6 +20,7 @@ run that silently ignores it.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import re
@@ -28,7 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from flows.dvc_pipeline import StageFailed, run_dvc, tail
+from genqc.config import load_params, parse_params
 from genqc.errors import ConfigError
 
 _RAN = re.compile(r"Ran experiment\(s\):\s*(.+)")
@@ -49,10 +53,6 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
     Overrides of another params file (``other.yaml:key=value``) are left to DVC.
     """
-    import copy
-
-    import yaml
-
     out = copy.deepcopy(data)
     for text in overrides:
         key, value = parse_override(text)
@@ -73,10 +73,6 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 def check_overrides(params_file: str | Path, overrides: Sequence[str]) -> None:
     """Validate ``overrides`` applied to ``params_file`` against genqc's schema (ConfigError if bad)."""
-    import yaml
-
-    from genqc.config import load_params, parse_params
-
     load_params(params_file)  # the file itself must be valid before we blame an override
     data = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
     parse_params(apply_overrides(data, overrides), f"{params_file} with overrides {list(overrides)}")

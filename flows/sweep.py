@@ -56,7 +56,7 @@ def make_task_runner(address: str | None = None, max_workers: int = DEFAULT_WORK
     if address and not address.startswith("tcp://"):
         raise ConfigError(f"--address {address!r}: expected tcp://HOST:PORT (a Dask scheduler)")
     try:
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask import DaskTaskRunner  # deferred: the optional [dask] extra
     except ImportError:
         raise ConfigError("--executor dask needs Dask's task runner: pip install -e '.[dask]' (prefect-dask)") from None
     if address:

@@ -1,8 +1,9 @@
 """The ``genqc`` command: one subcommand per DVC stage, plus metrics, run and serve.
 
 Start-up must stay fast (``genqc --help`` well under a second), so this module
-imports only the standard library; each subcommand loads its module, and with it
-torch, great_expectations or prefect, only when it runs.
+imports only the standard library and genqc.errors (which imports nothing); each
+subcommand loads its module, and with it torch, great_expectations or prefect,
+only when it runs.
 
 Library and application stay apart. The library (``genqc``) implements the
 commands that need no project (:data:`LIBRARY_COMMANDS`); the stages, ``run``
@@ -25,8 +26,11 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
+
+from genqc.errors import GenqcError
 
 PROJECT_ENV = "GENQC_PROJECT"  # the project root, when the work directory is not inside it
 PROJECT_MARKER = "dvc.yaml"  # a genqc project is a DVC project: its root holds the stage graph
@@ -209,8 +213,6 @@ def command_module(command: str) -> ModuleType:
 
 def _report_user_error(command: str, exc: BaseException, code: int) -> int:
     if os.environ.get("GENQC_DEBUG"):
-        import traceback
-
         traceback.print_exception(exc)
     print(f"genqc {command}: error: {exc}", file=sys.stderr)
     return code
@@ -226,8 +228,6 @@ def main(argv: list[str] | None = None) -> int:
         module = command_module(args.command)
     except ProjectNotFound as exc:
         return _report_user_error(args.command, exc, 2)
-    from genqc.errors import GenqcError
-
     try:
         result = module.main(args)
     except GenqcError as exc:

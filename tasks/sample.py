@@ -18,8 +18,16 @@ import numpy as np
 import pandas as pd
 
 from genqc.config import Params
+from genqc.data.split import subset_indices
+from genqc.data.table import SHA256, decode_images, images_to_table, read_table
 from genqc.errors import ConfigError, DataError
+from genqc.features import build_extractor
+from genqc.features.cache import FeatureCache, extract_cached, hash_from_content_hashes
 from genqc.io import write_json, write_parquet
+from genqc.sampling import NO_LABEL, SCORE, Source, classifier_scorer, sample_images
+from genqc.training.checkpoint import EMA_FILE, LAST, load_checkpoint
+from genqc.training.device import resolve_device
+from genqc.training.grid import image_grid, save_png
 from tasks.common import params_from_args, print_table
 from tasks.paths import (
     CLASSIFIER_CHECKPOINT,
@@ -35,15 +43,10 @@ from tasks.paths import (
 
 def checkpoint_path(family: str, use_ema: bool) -> Path:
     """ema.pt holds the sampling weights (EMA ones unless EMA was off); last.pt the raw training weights."""
-    from genqc.training.checkpoint import EMA_FILE, LAST
-
     return checkpoints_dir(family) / (EMA_FILE if use_ema else LAST)
 
 
 def _load_sources(params: Params, family: str, device: object) -> list:
-    from genqc.sampling import Source
-    from genqc.training.checkpoint import load_checkpoint
-
     cfg = params.sample
     paths = [checkpoint_path(family, cfg.use_ema), *map(Path, cfg.ensemble)]
     sources = []
@@ -77,11 +80,6 @@ def _scorer(params: Params, train: pd.DataFrame | None, device: object):
             )
         print(f"no classifier at {CLASSIFIER_CHECKPOINT}: samples get no predicted label, confidence or realism")
         return None
-    from genqc.data.split import subset_indices
-    from genqc.data.table import SHA256, decode_images
-    from genqc.features import build_extractor
-    from genqc.features.cache import FeatureCache, extract_cached, hash_from_content_hashes
-    from genqc.sampling import classifier_scorer
 
     extractor = build_extractor("classifier", checkpoint=CLASSIFIER_CHECKPOINT)
     real = None
@@ -109,8 +107,6 @@ def _scorer(params: Params, train: pd.DataFrame | None, device: object):
 
 def _grid(images: np.ndarray, labels: np.ndarray, side: int) -> np.ndarray:
     """side x side images; a conditional run shows one row per class (its first ``side`` samples)."""
-    from genqc.training.grid import image_grid
-
     if (labels >= 0).any():
         rows = [images[labels == c][:side] for c in np.unique(labels[labels >= 0])]
         blank = np.zeros((side, *images.shape[1:]), dtype=np.uint8)
@@ -120,11 +116,6 @@ def _grid(images: np.ndarray, labels: np.ndarray, side: int) -> np.ndarray:
 
 
 def main(args: argparse.Namespace) -> int:
-    from genqc.data.table import images_to_table, read_table
-    from genqc.sampling import NO_LABEL, SCORE, sample_images
-    from genqc.training.device import resolve_device
-    from genqc.training.grid import save_png
-
     params = params_from_args(args)
     family = args.model or params.train.model
     cfg = params.sample

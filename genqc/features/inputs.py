@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from genqc.data import bounded
+from genqc.data import table as tbl
 from genqc.data.convert import array_to_uint8, to_channels
 from genqc.data.sources import DEFAULT_MAX_BYTES, image_files, read_image_file
 from genqc.errors import ConfigError, DataError
@@ -110,8 +111,6 @@ def _load_npz(path: Path, role: str) -> ImageSet:
 
 
 def _load_table(path: Path, role: str) -> ImageSet:
-    from genqc.data import table as tbl
-
     frame = tbl.read_table(str(path))
     images, rejected = [], []
     for row_id, data in zip(frame[tbl.ID], frame[tbl.IMAGE], strict=True):

@@ -34,7 +34,7 @@ def available() -> list[str]:
 
 def register_extractor(name: str) -> Callable[[type[FeatureExtractor]], type[FeatureExtractor]]:
     """Class decorator: register a ``FeatureExtractor`` subclass under ``name`` (lowercase, unique)."""
-    from genqc.features.base import FeatureExtractor
+    from genqc.features.base import FeatureExtractor  # deferred: torch; this registry stays cheap (see above)
 
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(

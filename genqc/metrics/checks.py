@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+# torch is imported inside the functions that use it (deferred on purpose): `import genqc.metrics` must not
+# load torch, so NumPy features are measured without it (tests/features/test_registry.py checks this).
+
 
 class MetricWarning(UserWarning):
     """Base of every warning the metric functions issue (filter on it to silence them all)."""

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
-from genqc.metrics.checks import check_pair
+from genqc.metrics.checks import check_pair, check_result, to_numpy
+from genqc.metrics.neighbors import as_tensor, column_mean, kth_sq_distances, pick_device, prepare
 
 SHIFTED_NEAR_COPY_SHARE = "memorization_shifted_near_copy_share"
 SHIFTED_MEDIAN_RATIO = "memorization_shifted_median_ratio"
@@ -83,8 +85,6 @@ def shifted_copies(
     chunk_size: int | None = None,
 ) -> ShiftedCopyReport:
     """Translation- and crop-robust near copies of training images among the samples (see the module docstring)."""
-    from genqc.metrics.neighbors import as_tensor, column_mean, kth_sq_distances, pick_device, prepare
-
     train, samples = _pixels(train_images, "train"), _pixels(sample_images, "sample")
     if train.shape[1:] != samples.shape[1:]:
         raise ValueError(
@@ -133,8 +133,6 @@ def _mann_whitney_z(samples: np.ndarray, test: np.ndarray) -> float:
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
     return rankdata(values, method="average")
 
 
@@ -152,10 +150,7 @@ def data_copying_ct(
     Raises ValueError when no cell holds ``min_cell_samples`` test images and samples
     (too few of either: lower ``cells`` or give more images).
     """
-    from sklearn.cluster import KMeans
-
-    from genqc.metrics.checks import check_result, to_numpy
-    from genqc.metrics.neighbors import as_tensor, column_mean, kth_sq_distances, pick_device, prepare
+    from sklearn.cluster import KMeans  # deferred: 1-3 s; `import genqc.metrics` stays cheap for the other metrics
 
     check_pair(train_features, sample_features, metric="C_T")
     check_pair(train_features, test_features, metric="C_T")

@@ -39,6 +39,7 @@ import numpy as np
 
 from genqc.metrics.bootstrap import CI_HIGH, CI_LOW, SE, centred_interval
 from genqc.metrics.checks import MetricWarning, check_pair, check_result, to_numpy, warn
+from genqc.metrics.fid import _details, fd_from_centred_rows
 
 FD_INF = "fd_inf"
 FD_INF_SLOPE = "fd_inf_slope"
@@ -57,8 +58,6 @@ def _fd_batch(x: np.ndarray, y: np.ndarray, rows_x: np.ndarray, rows_y: np.ndarr
     :mod:`genqc.metrics.fid`), so a bootstrap of small feature sets is not dominated by
     per-call overhead. Singular covariances fall back to the exact one-pair route.
     """
-    from genqc.metrics.fid import _details, fd_from_centred_rows
-
     count, (nx, dim), ny = len(rows_x), (rows_x.shape[1], x.shape[1]), rows_y.shape[1]
     out = np.empty(count)
     step = max(1, _BATCH_VALUES // ((nx + ny) * dim))

@@ -26,12 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.linalg import LinAlgError, cholesky, eigh
+from scipy.linalg.lapack import dsygst
 
 from genqc.metrics.checks import (
     NumericalWarning,
     SingularCovarianceWarning,
     check_pair,
     check_result,
+    to_numpy,
     warn,
 )
 from genqc.metrics.stats import RunningStats
@@ -125,8 +128,6 @@ def _is_diagonal(sigma: np.ndarray) -> bool:
 
 def _cholesky(sigma: np.ndarray) -> np.ndarray | None:
     """Lower Cholesky factor (reads the lower triangle only), or None when S is not positive definite."""
-    from scipy.linalg import LinAlgError, cholesky
-
     try:
         return cholesky(sigma, lower=True, check_finite=False)
     except LinAlgError:
@@ -141,8 +142,6 @@ def _symmetric_product(sigma1: np.ndarray, sigma2: np.ndarray) -> tuple[np.ndarr
     so either covariance may be the factored one; when both are singular the factor is
     ``V sqrt(w)`` from ``eigh``.
     """
-    from scipy.linalg.lapack import dsygst
-
     for factored, other in ((sigma1, sigma2), (sigma2, sigma1)):
         lower = _cholesky(factored)
         if lower is not None:
@@ -170,7 +169,6 @@ def _details(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.nd
         value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
         most_negative = float(negative.min()) if negative.size else 0.0
         return FrechetDetails(max(value, 0.0), trace_sqrt, "diagonal", int(negative.size), most_negative)
-    from scipy.linalg import eigh
 
     sym, method = _symmetric_product(sigma1, sigma2)
     eig = eigh(sym, lower=True, eigvals_only=True, check_finite=False, overwrite_a=True, driver="evd")
@@ -255,8 +253,6 @@ def fd_from_features(real: Any, fake: Any, *, chunk_size: int = 8192, matmul_dty
     check_pair(real, fake, min_rows=2, metric="FD")
     n_real, n_fake, dim = real.shape[0], fake.shape[0], real.shape[1]
     if max(n_real, n_fake) < dim:  # fewer samples than dimensions: the (n1, n2) route is exact and cheaper
-        from genqc.metrics.checks import to_numpy
-
         for name, n in (("real", n_real), ("fake", n_fake)):
             warn(
                 f"{name} features have {n} samples for {dim} dimensions, so their covariance is singular "

@@ -52,6 +52,9 @@ import numpy as np
 
 from genqc.metrics.checks import SubsetSizeWarning, check_pair, check_result, is_torch, warn
 
+# torch is imported inside the functions that use it (deferred on purpose): `import genqc.metrics` must not
+# load torch, so NumPy features are measured without it (tests/features/test_registry.py checks this).
+
 KID_MEAN, KID_STD = "kid_mean", "kid_std"
 
 

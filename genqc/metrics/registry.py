@@ -33,7 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genqc.metrics.checks import check_result
+from genqc.metrics import bootstrap
+from genqc.metrics.bootstrap import bootstrap_ci, fd_bootstrap_ci, with_ci
+from genqc.metrics.checks import check_real_dtype, check_result
+from genqc.metrics.fd_infinity import fd_infinity
 
 if TYPE_CHECKING:
     from genqc.features.base import FeatureExtractor
@@ -187,8 +190,6 @@ Features = np.ndarray | Mapping[str, np.ndarray]
 
 
 def _check_features(name: str, array: np.ndarray) -> np.ndarray:
-    from genqc.metrics.checks import check_real_dtype
-
     array = np.asarray(array)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) matrix, got shape {array.shape}")
@@ -264,8 +265,6 @@ def _intervals(
     seed: int,
 ) -> dict[str, dict[str, float]]:
     """Bootstrap interval of every headline output, sharing resamples between the outputs of one metric."""
-    from genqc.metrics.bootstrap import bootstrap_ci, fd_bootstrap_ci
-
     if spec.name == "fd":  # the weighted-moments version: no resampled copies, same resamples and numbers
         return {
             "fd": fd_bootstrap_ci(
@@ -273,11 +272,9 @@ def _intervals(
             )
         }
     if spec.name == "fd_inf":  # resamples repeat the whole extrapolation (see genqc.metrics.fd_infinity)
-        from genqc.metrics.bootstrap import CI_HIGH, CI_LOW, SE
-        from genqc.metrics.fd_infinity import fd_infinity
-
         out = fd_infinity(real, fake, n_resamples=n_resamples, level=level, **options)
-        return {"fd_inf": {CI_LOW: out[CI_LOW], CI_HIGH: out[CI_HIGH], SE: out[SE]}}
+        ends = (bootstrap.CI_LOW, bootstrap.CI_HIGH, bootstrap.SE)  # the interval dict's keys, not the key suffixes
+        return {"fd_inf": {end: out[end] for end in ends}}
     if real is None:  # a fake-only metric: the fake set stands in as "real" so the resamples stay paired
         shared = _SharedResamples(lambda _r, f: spec.fn(None, f, **options))
         real = fake
@@ -396,8 +393,6 @@ def compute(
         for output, (stem, suffix) in spec.outputs.items():
             results[metric_key(stem, space, suffix)] = float(values[output])
         if n_bootstrap > 0:
-            from genqc.metrics.bootstrap import with_ci
-
             intervals = _intervals(
                 spec, real_x, fake_x, knobs, values, n_resamples=n_bootstrap, level=ci_level, seed=seed
             )
@@ -410,6 +405,8 @@ def compute(
 
 
 def _build(extractor: Any, extractor_options: Mapping[str, Any] | None) -> FeatureExtractor:
+    # Deferred (with extract_cached's import below): the extractors and the cache bring torch, and this registry
+    # imports without it (tests/features/test_registry.py).
     from genqc.features import build_extractor
     from genqc.features.base import FeatureExtractor
 

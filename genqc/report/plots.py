@@ -12,6 +12,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 # Groups of DVCLive metric names, in the order their panels appear (the last path component decides).
 CURVE_GROUPS = (
     ("loss", "losses"),
@@ -25,9 +28,6 @@ DPI = 96
 
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
