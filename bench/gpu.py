@@ -24,10 +24,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from bench.common import write_result
+from bench.features import _extractors, _mnist
+from genqc.config import TrainParams
+from genqc.models.registry import build_model
+from genqc.sampling import Source, sample_images
+from genqc.training.loop import TrainConfig, train
 
 # Dense (no sparsity) datasheet peaks in TFLOP/s: bf16 tensor cores, fp32 without tensor cores.
 DATASHEET_TFLOPS = {
@@ -56,24 +67,18 @@ def datasheet_peak(device_name: str) -> tuple[str, dict[str, float]] | None:
 
 
 def _synchronize(device: Any) -> None:
-    import torch
-
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 
 
 def _release(device: Any) -> None:
     """Hand cached blocks back between measurements (CUDA only; a no-op on the CPU)."""
-    import torch
-
     if torch.device(device).type == "cuda":
         torch.cuda.empty_cache()
 
 
 def _device_seconds(fn: Any, *, repeat: int, device: Any) -> float:
     """Best per-call time of ``fn`` over ``repeat`` calls after one warm-up call: CUDA events on a GPU."""
-    import torch
-
     fn()
     _synchronize(device)
     best = float("inf")
@@ -94,8 +99,6 @@ def _device_seconds(fn: Any, *, repeat: int, device: Any) -> float:
 
 def measured_matmul_peak(*, quick: bool) -> dict[str, float]:
     """TFLOP/s of a large square matmul in bf16 and in fp32 with TF32 off (the reachable ceiling)."""
-    import torch
-
     n = 4096 if quick else 8192
     out: dict[str, float] = {"matmul_size": n}
     previous = torch.backends.cuda.matmul.allow_tf32
@@ -115,8 +118,6 @@ def measured_matmul_peak(*, quick: bool) -> dict[str, float]:
 
 def _flops(fn: Any) -> int:
     """Matmul and convolution FLOPs of one call of ``fn`` (forward and whatever backward it runs)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())
@@ -130,13 +131,6 @@ def _share(flops_per_image: float, images_per_s: float, peak_tflops: float | Non
 
 def feature_extraction(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = False) -> dict[str, Any]:
     """images/s of each extractor on MNIST digits (fp32, TF32 off), with achieved TFLOP/s and share of peak."""
-    import tempfile
-    from pathlib import Path
-
-    import torch
-
-    from bench.features import _extractors, _mnist
-
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -175,11 +169,6 @@ def feature_extraction(*, quick: bool, peaks: dict[str, float], device: Any, toy
 
 
 def _model(family: str) -> Any:
-    import torch
-
-    from genqc.config import TrainParams
-    from genqc.models.registry import build_model
-
     torch.manual_seed(0)
     section = getattr(TrainParams(), family).model_dump()
     return build_model(family, {**section, "image_size": 32, "channels": 1, "num_classes": 0})
@@ -187,8 +176,6 @@ def _model(family: str) -> Any:
 
 def _train_flops_per_image(family: str, batch_size: int, device: Any) -> float:
     """FLOPs of one optimisation step (every group's forward and backward) per image, fp32 on the device."""
-    import torch
-
     model = _model(family).to(device).train()
     images = torch.rand(batch_size, 1, 32, 32, device=device) * 2 - 1
 
@@ -204,10 +191,6 @@ def _train_flops_per_image(family: str, batch_size: int, device: Any) -> float:
 
 def training(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = False) -> dict[str, Any]:
     """Training images/s per family, bf16 autocast on and off, from the real loop's own throughput figure."""
-    import torch
-
-    from genqc.training.loop import TrainConfig, train
-
     images = torch.from_numpy(_digits(4096))
     batch_size, log_every = (TOY_BATCH, 2) if toy else (256, 20 if quick else 50)
     out: dict[str, Any] = {}
@@ -245,8 +228,6 @@ def training(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = F
 
 def sampling(*, quick: bool, device: Any, toy: bool = False) -> dict[str, Any]:
     """Sampling images/s per family with per-image seeds (the sample stage's path), EMA module = the model's own."""
-    from genqc.sampling import Source, sample_images
-
     out: dict[str, Any] = {}
     n, batch_size = (TOY_IMAGES, TOY_BATCH) if toy else (512 if quick else 2048, 256)
     for family in FAMILIES:
@@ -270,10 +251,6 @@ def sampling(*, quick: bool, device: Any, toy: bool = False) -> dict[str, Any]:
 
 def _digits(n: int) -> Any:
     """uint8 (n, 32, 32, 1) MNIST digits padded to 32x32, tiled to n."""
-    import numpy as np
-
-    from bench.features import _mnist
-
     pixels = _mnist(n)
     return np.pad(pixels, ((0, 0), (2, 2), (2, 2), (0, 0)))  # (N, 28, 28, 1) -> (N, 32, 32, 1)
 
@@ -323,8 +300,6 @@ def rehearse() -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     """All GPU figures; ``{"skipped": reason}`` without CUDA (nothing is written then)."""
-    import torch
-
     if not torch.cuda.is_available():
         return {"skipped": "no CUDA device (torch.cuda.is_available() is False); run on a GPU machine"}
     props = torch.cuda.get_device_properties(0)

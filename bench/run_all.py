@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from genqc.io import write_text
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 TABLE = RESULTS / "README.md"
@@ -201,8 +203,6 @@ def load_results(directory: Path = RESULTS) -> list[dict[str, Any]]:
 
 
 def write_table(outcomes: list[dict[str, Any]] | None = None, directory: Path = RESULTS) -> Path:
-    from genqc.io import write_text
-
     target = Path(directory) / TABLE.name
     write_text(build_table(load_results(directory), outcomes), target)
     return target

@@ -30,22 +30,21 @@ from typing import Any
 import torch
 
 from bench.common import peak_rss_mb, write_result
+from genqc.config import TrainParams
+from genqc.data.sources import load_source
+from genqc.models.registry import build_model
+from genqc.training.loop import TrainConfig, train
 
 FAMILIES = ("dcgan", "vae", "ddpm")
 
 
 def _images(quick: bool) -> torch.Tensor:
-    from genqc.data.sources import load_source
-
     source, size = ("builtin:digits", 16) if quick else ("builtin:mnist5k", 32)
     loaded = load_source(source, size=size, channels=1, resize="stretch" if quick else "pad")
     return torch.from_numpy(loaded.images)
 
 
 def _model(family: str, size: int):
-    from genqc.config import TrainParams
-    from genqc.models.registry import build_model
-
     torch.manual_seed(0)
     section = getattr(TrainParams(), family).model_dump()
     return build_model(family, {**section, "image_size": size, "channels": 1, "num_classes": 0})
@@ -70,8 +69,6 @@ def plain_loop(model, images: torch.Tensor, *, steps: int, batch_size: int, devi
 
 
 def _trainer(model, images, *, steps: int, batch_size: int, device: torch.device, io: bool) -> None:
-    from genqc.training.loop import TrainConfig, train
-
     cfg = TrainConfig(
         steps=steps,
         batch_size=batch_size,

@@ -28,9 +28,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from bench.common import best_time, write_result
+from genqc.quality.duplicates import hamming_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION = "/usr/share/datasets/fashion-mnist"
@@ -78,7 +80,7 @@ def stage(source: str, workdir: Path) -> dict:
 
 def imagehash_loop(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int]]:
     """What a user writes with the imagehash package: ImageHash objects, compared pair by pair."""
-    import imagehash
+    import imagehash  # the peer (from the [test] extra): only this comparison needs it
 
     bits = np.unpackbits(hashes.view(np.uint64).astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
     objects = [imagehash.ImageHash(b.reshape(8, 8).astype(bool)) for b in bits]  # (64,) -> (8, 8) per hash
@@ -98,8 +100,6 @@ def numpy_all_pairs(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int
 
 
 def search(hashes: np.ndarray, quick: bool) -> dict:
-    from genqc.quality.duplicates import hamming_pairs
-
     def genqc_pairs(subset: np.ndarray) -> set[tuple[int, int]]:
         left, right = hamming_pairs(subset, max_distance=HAMMING)
         return set(zip(left.tolist(), right.tolist(), strict=True))
@@ -127,8 +127,6 @@ def search(hashes: np.ndarray, quick: bool) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    import pandas as pd
-
     source = "builtin:mnist5k" if quick or not Path(FASHION).is_dir() else f"idx:{FASHION}"
     with tempfile.TemporaryDirectory(prefix="genqc-bench-validate-") as tmp:
         figures = {"stage": stage(source, Path(tmp)), "target_validate_s": 60.0}
