@@ -35,14 +35,19 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from genqc.data.table import content_hash
-from genqc.data.tensors import tensor_to_uint8
-from genqc.features.base import FeatureExtractor, ImageInput, state_dict_sha256
 from genqc.io import atomic_path
+
+# torch (and the modules that bring it) is imported inside the functions that use it: the hash helpers here
+# serve `genqc metrics` on NumPy features, which must not load torch (seconds) for them.
+if TYPE_CHECKING:
+    import torch
+
+    from genqc.features.base import FeatureExtractor, ImageInput
 
 LOG = logging.getLogger(__name__)
 CACHE_FORMAT = 2  # bump when the file layout or the key recipe changes
@@ -70,7 +75,11 @@ def data_hash(images: ImageInput) -> str:
     Equal to ``hash_from_content_hashes`` of the same images' table hashes, so a table
     and its decoded array share cache entries.
     """
+    import torch
+
     if isinstance(images, torch.Tensor):
+        from genqc.data.tensors import tensor_to_uint8
+
         images = tensor_to_uint8(images)  # features are extracted from the rounded pixels too
     return hash_from_content_hashes(content_hash(image) for image in images)
 
@@ -89,6 +98,8 @@ def code_sha256(extractor: object) -> str:
     model's file (e.g. ``genqc.models.classifier``) and the torch layers it uses are all
     covered: a change in any of them is a new cache key.
     """
+    import torch
+
     classes = {type(extractor)}
     modules = getattr(extractor, "modules", None)
     if callable(modules):
@@ -113,6 +124,8 @@ def code_sha256(extractor: object) -> str:
 
 def weights_sha256(extractor: object) -> str:
     """SHA-256 of the extractor's live state_dict (buffers included), or '' when it has none."""
+    from genqc.features.base import state_dict_sha256
+
     state_dict = getattr(extractor, "state_dict", None)
     return state_dict_sha256(state_dict()) if callable(state_dict) else ""
 
@@ -192,6 +205,8 @@ def _rows(images: ImageInput, index: np.ndarray) -> ImageInput:
     if isinstance(images, np.ndarray):
         return images[index]
     if hasattr(images, "index_select"):  # a torch tensor
+        import torch
+
         return images[torch.as_tensor(index)]
     return [images[int(i)] for i in index]
 
