@@ -38,7 +38,8 @@ def test_registration_checks_name_type_and_uniqueness() -> None:
         _REGISTRY.pop("twin_test")
 
 
-def test_importing_the_registry_does_not_import_torch() -> None:
-    code = "import sys, genqc.features, genqc.metrics.registry; print('torch' in sys.modules)"
+def test_importing_the_registries_and_the_cache_does_not_import_torch() -> None:
+    """`genqc metrics` on NumPy features goes through these modules; it must not pay for torch."""
+    code = "import sys, genqc.features, genqc.features.cache, genqc.metrics.registry; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
