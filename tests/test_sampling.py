@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from genqc.data.tensors import tensor_to_uint8
 from genqc.models.base import GenerativeModel
 from genqc.models.layers import randn, sample_labels
 from genqc.sampling import SCORE, Source, image_seed, mixture_counts, plan_slots, sample_images
@@ -83,8 +84,6 @@ def test_batch_size_does_not_change_the_images() -> None:
 
 
 def test_any_single_row_regenerates_from_its_seed() -> None:
-    from genqc.data.tensors import tensor_to_uint8
-
     model = FakeModel(FakeConfig(num_classes=3))
     result = sample_images([Source("fake", model)], 7, seed=11, batch_size=3)
     row = 5

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from genqc.features import available, build_extractor, register_extractor
+from genqc.features.effnet import EffNetLite0
 from genqc.features.registry import _REGISTRY
 
 
@@ -21,8 +22,6 @@ def test_unknown_name_lists_the_valid_ones() -> None:
 
 
 def test_registration_checks_name_type_and_uniqueness() -> None:
-    from genqc.features.effnet import EffNetLite0
-
     with pytest.raises(ValueError, match="must be lowercase"):
         register_extractor("EffNet")
     with pytest.raises(TypeError, match="must be a FeatureExtractor subclass"):

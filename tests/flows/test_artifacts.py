@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from prefect import flow
+from prefect.artifacts import Artifact
 
 import flows.artifacts as artifacts
 from flows.artifacts import (
@@ -113,9 +115,6 @@ def test_an_artifact_is_refreshed_only_by_a_run_of_its_own_stage() -> None:
 
 @pytest.mark.slow
 def test_a_validate_only_run_keeps_the_last_good_artifacts(prefect_server, tmp_path: Path) -> None:
-    from prefect import flow
-    from prefect.artifacts import Artifact
-
     (tmp_path / "params.yaml").write_text("train:\n  model: dcgan\n")
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "metrics.json").write_text(json.dumps({"fd_classifier": 3.0, "gates_passed": True}))

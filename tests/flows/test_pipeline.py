@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect.artifacts import Artifact
+from prefect.settings import PREFECT_API_URL
 
 from flows.dvc_pipeline import stage_order
 from flows.pipeline import genqc_pipeline, reproduce_stage, with_retries
 from genqc.cli import main as cli_main
-from genqc.config import PrefectParams
+from genqc.config import PrefectParams, parse_params
+from genqc.errors import ConfigError
 from tests.conftest import copy_repo, write_params
 from tests.flows.toyrepo import TOY_PARAMS, init_git_dvc, make_toy_repo
 
@@ -107,8 +109,6 @@ def test_end_to_end_first_stages_over_tiny_params(prefect_server, tmp_path: Path
 
 
 def test_toy_params_are_valid_genqc_params() -> None:
-    from genqc.config import parse_params
-
     assert parse_params(yaml.safe_load(yaml.safe_dump(TOY_PARAMS))).prefect.retry_stages == ["train"]
 
 
@@ -135,8 +135,6 @@ def test_genqc_run_exits_with_the_failing_stages_own_code(
 
 @pytest.mark.slow
 def test_two_runs_on_one_checkout_take_turns(prefect_server, tmp_path: Path) -> None:
-    from prefect.settings import PREFECT_API_URL
-
     log = tmp_path / "stage.log"
     repo = make_toy_repo(tmp_path / "r", stages={"slow": {"cmd": f"python step.py slow {log}", "always_changed": True}})
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server
@@ -179,8 +177,5 @@ def test_genqc_run_checks_set_and_stages_before_any_flow_run(
 
 
 def test_retry_stages_take_dvc_yaml_names_not_matrix_items() -> None:
-    from genqc.config import parse_params
-    from genqc.errors import ConfigError
-
     with pytest.raises(ConfigError, match=r"prefect.retry_stages=\['train@vae'\]: stage names must be dvc.yaml names"):
         parse_params({"prefect": {"retry_stages": ["train@vae"]}})

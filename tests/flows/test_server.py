@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import copy_repo, write_params
+from tests.conftest import TINY_OVERRIDES, _merge, copy_repo, real_params, write_params
 from tests.flows.toyrepo import init_git_dvc
 
 pytestmark = pytest.mark.slow
@@ -178,8 +178,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed git + DVC copy of this repository with tiny params (scikit-learn digits at 16 px, 2 steps)."""
-    from tests.conftest import TINY_OVERRIDES, _merge, real_params
-
     params = real_params()
     for section, override in TINY_OVERRIDES.items():
         params[section] = _merge(params.get(section, {}), override)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prefect_dask import DaskTaskRunner
 
 from flows.experiments import queue_statuses
 from flows.sweep import comparison_rows, genqc_sweep, make_task_runner
@@ -16,8 +17,6 @@ from tests.flows.toyrepo import TOY_PARAMS, make_toy_repo
 
 
 def test_dask_runner_is_a_local_cluster_or_the_given_scheduler() -> None:
-    from prefect_dask import DaskTaskRunner
-
     local = make_task_runner(None, 3)
     assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["n_workers"] == 3
     assert make_task_runner("tcp://127.0.0.1:8786").address == "tcp://127.0.0.1:8786"

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from dvc.repo import Repo
 
 # A stand-in stage: reads params.yaml, writes a small JSON. ``fail`` fails with a clear message;
 # ``usage`` exits 2 like a genqc stage with a config error; ``flaky MARKER`` fails the first time only
@@ -94,8 +95,6 @@ def init_git_dvc(repo: Path, *, dvc_init: bool = True) -> Path:
     git(repo, "config", "user.name", "genqc tests")
     git(repo, "config", "commit.gpgsign", "false")
     if dvc_init:
-        from dvc.repo import Repo
-
         Repo.init(str(repo)).close()  # in-process: a `dvc init` subprocess costs seconds on 2 cores
         with open(repo / ".dvc" / "config", "a") as config:
             config.write("[core]\n    analytics = false\n")

@@ -163,11 +163,6 @@ def test_running_stats_errors():
 
 def test_fewer_samples_than_dimensions_matches_the_covariance_route() -> None:
     """The (n1, n2) singular-value route used when N < D gives the same distance as the D x D route."""
-    import warnings
-
-    from genqc.metrics.fid import frechet_distance
-    from genqc.metrics.stats import RunningStats
-
     rng = np.random.default_rng(7)
     real, fake = rng.normal(size=(40, 64)), rng.normal(0.3, 1.2, size=(30, 64))
     with warnings.catch_warnings():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -83,8 +85,6 @@ def exact_kid(real, fake, subsets, step):
 
     With x = X step, k(x, y) = (X·Y step² / D + 1)³: integer products, then Fractions.
     """
-    from fractions import Fraction
-
     factor = Fraction(step) ** 2 / real.shape[1]
     ints = lambda a: np.array([[int(v) for v in row] for row in np.rint(a / step)], dtype=object)  # noqa: E731
     total = Fraction(0)

@@ -10,10 +10,12 @@ import torch
 
 from genqc.features.base import FeatureExtractor, rgb_unit
 from genqc.metrics import registry
+from genqc.metrics.bootstrap import bootstrap_ci
 from genqc.metrics.fid import fd_from_features
 from genqc.metrics.inception_score import inception_score
 from genqc.metrics.kid import kid_from_features
-from genqc.metrics.registry import MetricSpec, compute, metric_key, register_metric
+from genqc.metrics.prdc import prdc
+from genqc.metrics.registry import OUTPUT_BOUNDS, MetricSpec, compute, metric_key, register_metric
 
 
 class PixelStats(FeatureExtractor):
@@ -68,7 +70,6 @@ def test_compute_equals_each_metric_on_its_own() -> None:
         options={"kid": {"subset_size": 20, "subsets": 10}},
         seed=3,
     )
-    from genqc.metrics.prdc import prdc
 
     assert out["fd_features"] == fd_from_features(real, fake)["fd"]
     kid = kid_from_features(real, fake, subset_size=20, subsets=10, seed=3)
@@ -160,10 +161,6 @@ def test_registration_checks() -> None:
 
 
 def test_intervals_equal_bootstrap_ci_on_each_output_alone() -> None:
-    from genqc.metrics.bootstrap import bootstrap_ci
-    from genqc.metrics.prdc import prdc
-    from genqc.metrics.registry import OUTPUT_BOUNDS
-
     real, fake = _features(30, 3, 0), _features(25, 3, 1, shift=0.5)
     logits = _features(25, 5, 2)
     out = compute(

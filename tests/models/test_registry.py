@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from genqc.config import DCGANParams, DDPMParams, Params, VAEParams
 from genqc.models import registry
@@ -54,8 +55,6 @@ def test_params_section_and_model_config_have_the_same_fields(family: str) -> No
 
 def test_every_model_named_in_params_yaml_builds() -> None:
     """The config smoke test: the real params.yaml's families, at its image size, build and sample."""
-    import torch
-
     params = Params.model_validate(real_params())
     families = {params.train.model, *getattr(params.train, "models", [])}
     assert families <= set(MODEL_REGISTRY)

@@ -7,6 +7,7 @@ must hold (exit 1/2), the number of inputs and the rejected rows' reasons (exit 
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import random
@@ -447,8 +448,6 @@ def idx_cases(d: Path) -> list[Case]:
         (folder / f"train-images-idx3-ubyte{suffix}").write_bytes(images)
         (folder / f"train-labels-idx1-ubyte{suffix}").write_bytes(labels)
         return f"idx:{folder}"
-
-    import gzip
 
     good_images, good_labels = gzip.compress(idx_bytes(GOOD)), gzip.compress(idx_bytes(LABELS))
     header = struct.pack(">BBBBIII", 0, 0, 8, 3, 8, 12, 12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from genqc.cli import main as genqc
 from genqc.data.table import decode_images
 from genqc.data.tensors import tensor_to_uint8
+from genqc.io import write_parquet
 from genqc.models.registry import build_model
 from genqc.training.checkpoint import EMA_FILE, load_checkpoint, save_sampling_weights
 from tests.conftest import write_params
@@ -140,10 +142,6 @@ def test_bad_sample_params_name_the_key(
 
 def _with_classifier(directory: Path, digits: dict) -> None:
     """The digits train table and classifier where the sample stage looks for them."""
-    import shutil
-
-    from genqc.io import write_parquet
-
     write_parquet(digits["train"], directory / "data" / "validate" / "train.parquet")
     (directory / "data" / "classifier").mkdir(parents=True, exist_ok=True)
     shutil.copy(digits["classifier"], directory / "data" / "classifier" / "classifier.pt")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,8 +64,6 @@ def test_train_writes_checkpoints_curves_and_samples(train_dir: Path, family: st
 
 
 def test_training_and_its_logging_never_reach_for_the_network(train_dir: Path, monkeypatch) -> None:
-    import socket
-
     attempts: list[object] = []
 
     def refuse(*args, **kwargs):

@@ -15,6 +15,8 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from sklearn.datasets import load_digits
 
 from genqc.cli import main as genqc_main
 from genqc.data.table import IMAGE, decode_images, images_to_table
@@ -26,8 +28,6 @@ SIZE = 16  # tiny_params' ingest.image_size
 
 def _digits(per_class: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct sklearn digits, 8x8 -> 16x16 by pixel repetition, ``per_class`` of each label, sorted by label."""
-    from sklearn.datasets import load_digits
-
     digits = load_digits()
     images = np.round(digits.images * 255 / 16).astype(np.uint8)
     images = images.repeat(2, axis=1).repeat(2, axis=2)[..., None]  # (N, 8, 8) -> (N, 16, 16, 1)
@@ -207,8 +207,6 @@ def test_help_does_not_import_great_expectations() -> None:
 
 
 def test_ci_workflow_runs_the_gate_and_always_uploads_the_report() -> None:
-    import yaml
-
     workflow = yaml.safe_load((REPO / ".github/workflows/data-quality.yml").read_text())
     job = workflow["jobs"]["validate"]
     steps = job["steps"]

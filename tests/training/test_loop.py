@@ -9,6 +9,7 @@ import torch
 
 from genqc.errors import ConfigError, DataError
 from genqc.training.checkpoint import EMA_FILE, LAST, load_checkpoint, read_checkpoint
+from genqc.training.device import resolve_device
 from genqc.training.ema import EMA
 from genqc.training.loop import TrainConfig, train
 from genqc.training.order import BatchOrder
@@ -177,8 +178,6 @@ def test_data_order_is_a_pure_function_of_seed_and_step() -> None:
 
 
 def test_cuda_requested_without_cuda_is_a_config_error() -> None:
-    from genqc.training.device import resolve_device
-
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match=r"train.device='cuda' but this machine has no CUDA device.*auto or cpu"):
