@@ -32,8 +32,10 @@ run: install
 
 # Everything, slow tests included: tests/flows/test_server.py starts a real `prefect server` (its own
 # PREFECT_HOME and port), a worker and `genqc serve`, and stops them by PID.
+# ruff format --check: the formatter's layout is the house style (`# fmt: skip` only on a real table).
 test: install-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ruff check .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ruff format --check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 test-fast: install-test
@@ -41,6 +43,7 @@ test-fast: install-test
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Benchmarks (not tests): every bench/<name>.py, side by side with its peer in one run, writes
 # bench/results/<name>.json, then bench/results/README.md (the table README links). QUICK=1: minutes, not hours.

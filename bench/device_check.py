@@ -28,16 +28,29 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+# torch and genqc's modules are imported inside the pieces that use them: `params` and `summary` run several
+# times inside the device's few minutes and need neither (each import of torch costs seconds there).
+
 REPO = Path(__file__).resolve().parent.parent
 #: headline keys of an evaluation (the issue's list), each with its interval when the stage computed one
-HEADLINE = ("fd_classifier_ratio", "precision_classifier", "recall_classifier", "coverage_classifier",
-            "fd_effnet_lite0_ratio", "precision_effnet_lite0", "recall_effnet_lite0", "coverage_effnet_lite0",
-            "class_kl", "modes_covered_share")  # fmt: skip
+HEADLINE = (
+    "fd_classifier_ratio",
+    "precision_classifier",
+    "recall_classifier",
+    "coverage_classifier",
+    "fd_effnet_lite0_ratio",
+    "precision_effnet_lite0",
+    "recall_effnet_lite0",
+    "coverage_effnet_lite0",
+    "class_kl",
+    "modes_covered_share",
+)
 NONDETERMINISM_WARNING = re.compile(r"does not have a deterministic implementation[^\n]*")
 
 
@@ -132,8 +145,15 @@ def _evaluation(workdir: Path, family: str) -> dict[str, Any]:
     return metrics
 
 
-def run_pipeline(workdir: Path, params_file: Path, spec: list[str], record: Path, log: Path,
-                 budgets: dict[str, float], deadline: float | None) -> dict:  # fmt: skip
+def run_pipeline(
+    workdir: Path,
+    params_file: Path,
+    spec: list[str],
+    record: Path,
+    log: Path,
+    budgets: dict[str, float],
+    deadline: float | None,
+) -> dict:
     """Run the stages one by one in ``workdir``; ``record`` holds every finished stage (appended across calls)."""
     params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
     state = _read_json(record) or {"stages": [], "metrics": {}}
@@ -153,8 +173,13 @@ def run_pipeline(workdir: Path, params_file: Path, spec: list[str], record: Path
         with log.open("a", encoding="utf-8") as handle:
             handle.write(f"\n===== genqc {name} (budget {budget:.0f} s) =====\n")
             handle.flush()
-            process = subprocess.Popen(_genqc(stage, params_file, family), cwd=workdir, env=_child_env(),
-                                       stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
+            process = subprocess.Popen(
+                _genqc(stage, params_file, family),
+                cwd=workdir,
+                env=_child_env(),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
             try:
                 rc: int | None = process.wait(timeout=budget)
                 entry["timed_out"] = False
@@ -170,8 +195,10 @@ def run_pipeline(workdir: Path, params_file: Path, spec: list[str], record: Path
             state["metrics"][family] = _evaluation(workdir, family)
         state["stages"].append(entry)
         _write_json(state, record)
-        print(f"{name}: rc {rc}{' (over budget, killed)' if entry['timed_out'] else ''} in {entry['seconds']:.1f} s",
-              flush=True)  # fmt: skip
+        print(
+            f"{name}: rc {rc}{' (over budget, killed)' if entry['timed_out'] else ''} in {entry['seconds']:.1f} s",
+            flush=True,
+        )
     return state
 
 
@@ -208,16 +235,28 @@ def _compare(a: Path, b: Path) -> dict[str, Any]:
         return {"same_keys": False, "only_left": sorted(left.keys() - right.keys())[:5]}
     unequal = [k for k in left if not torch.equal(left[k], right[k])]
     diffs = [float((left[k].double() - right[k].double()).abs().max()) for k in unequal if left[k].is_floating_point()]
-    return {"same_keys": True, "tensors": len(left), "bit_identical": len(left) - len(unequal),
-            "max_abs_diff": max(diffs, default=0.0), "first_unequal": unequal[:5]}  # fmt: skip
+    return {
+        "same_keys": True,
+        "tensors": len(left),
+        "bit_identical": len(left) - len(unequal),
+        "max_abs_diff": max(diffs, default=0.0),
+        "first_unequal": unequal[:5],
+    }
 
 
 def _run_train(workdir: Path, params_file: Path, family: str, log: Path, timeout: float) -> subprocess.CompletedProcess:
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"\n===== resume check: genqc train --model {family} in {workdir.name} =====\n")
         handle.flush()
-        return subprocess.run(_genqc("train", params_file, family), cwd=workdir, env=_child_env(), stdout=handle,
-                              stderr=subprocess.STDOUT, timeout=timeout, check=False)  # fmt: skip
+        return subprocess.run(
+            _genqc("train", params_file, family),
+            cwd=workdir,
+            env=_child_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
 
 
 def resume_check(root: Path, params_file: Path, family: str, kill_at: int, log: Path, timeout: float) -> dict:
@@ -230,9 +269,15 @@ def resume_check(root: Path, params_file: Path, family: str, kill_at: int, log: 
     dirs = {name: root / f"{family}-{name}" for name in ("straight", "straight2", "killed")}
     for directory in dirs.values():
         _train_table(directory, size)
-    out: dict[str, Any] = {"family": family, "steps": steps, "kill_at": kill_at,
-                           "device": params["train"]["device"], "deterministic": params["train"]["deterministic"],
-                           "bf16": params["train"]["bf16"], "batch_size": params["train"]["batch_size"]}  # fmt: skip
+    out: dict[str, Any] = {
+        "family": family,
+        "steps": steps,
+        "kill_at": kill_at,
+        "device": params["train"]["device"],
+        "deterministic": params["train"]["deterministic"],
+        "bf16": params["train"]["bf16"],
+        "batch_size": params["train"]["batch_size"],
+    }
     for name in ("straight", "straight2"):
         start = time.perf_counter()
         done = _run_train(dirs[name], params_file, family, log, timeout)
@@ -241,8 +286,13 @@ def resume_check(root: Path, params_file: Path, family: str, kill_at: int, log: 
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"\n===== resume check: {family} run to be killed at step >= {kill_at} =====\n")
         handle.flush()
-        victim = subprocess.Popen(_genqc("train", params_file, family), cwd=dirs["killed"], env=_child_env(),
-                                  stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
+        victim = subprocess.Popen(
+            _genqc("train", params_file, family),
+            cwd=dirs["killed"],
+            env=_child_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and victim.poll() is None:
             step = _checkpoint_step(last) if last.is_file() else None
@@ -257,7 +307,8 @@ def resume_check(root: Path, params_file: Path, family: str, kill_at: int, log: 
     done = _run_train(dirs["killed"], params_file, family, log, timeout)
     out["resumed_rc"], out["resumed_s"] = done.returncode, round(time.perf_counter() - start, 2)
     out["resumed_from_log"] = f"resuming from data/train/{family}/last.pt at step {out['killed_at']}" in log.read_text(
-        encoding="utf-8", errors="replace")  # fmt: skip
+        encoding="utf-8", errors="replace"
+    )
     finals = {name: directory / "data" / "train" / family / LAST for name, directory in dirs.items()}
     if all(path.is_file() for path in finals.values()):
         out["straight_vs_straight2"] = _compare(finals["straight"], finals["straight2"])
@@ -272,8 +323,13 @@ def _environment() -> dict[str, Any]:
     env: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     try:
         query = "name,driver_version,memory.total,clocks.max.sm"
-        smi = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=30, check=False)  # fmt: skip
+        smi = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         env["nvidia_smi"] = smi.stdout.strip() or smi.stderr.strip()
     except (OSError, subprocess.TimeoutExpired) as exc:
         env["nvidia_smi"] = f"not available: {exc}"
@@ -294,8 +350,6 @@ def _environment() -> dict[str, Any]:
 
 
 def _junit(path: Path) -> dict[str, Any] | None:
-    import xml.etree.ElementTree as ET
-
     if not path.is_file():
         return None
     try:
@@ -330,21 +384,31 @@ def _identical(check: dict[str, Any], key: str) -> str:
 
 def write_summary(out: Path, junit: Path) -> dict:
     bench = _read_json(out / "bench_gpu.json")
-    summary: dict[str, Any] = {"written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "environment": _environment(), "tests": _junit(junit),
-                               "bench_gpu": bench.get("figures") if isinstance(bench, dict) else None,
-                               "pipeline": _read_json(out / "pipeline.json"),
-                               "resume": _read_json(out / "resume.json")}  # fmt: skip
+    summary: dict[str, Any] = {
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "environment": _environment(),
+        "tests": _junit(junit),
+        "bench_gpu": bench.get("figures") if isinstance(bench, dict) else None,
+        "pipeline": _read_json(out / "pipeline.json"),
+        "resume": _read_json(out / "resume.json"),
+    }
     _write_json(summary, out / "summary.json")
     lines = ["# genqc device check", "", f"Written {summary['written']}.", ""]
     env = summary["environment"]
-    lines += [f"- nvidia-smi: {env.get('nvidia_smi')}", f"- torch {env.get('torch')} (CUDA {env.get('torch_cuda')}, "
-              f"cuDNN {env.get('cudnn')}), Python {env.get('python')}, {env.get('cpus')} CPUs", ""]  # fmt: skip
+    lines += [
+        f"- nvidia-smi: {env.get('nvidia_smi')}",
+        f"- torch {env.get('torch')} (CUDA {env.get('torch_cuda')}, "
+        f"cuDNN {env.get('cudnn')}), Python {env.get('python')}, {env.get('cpus')} CPUs",
+        "",
+    ]
     tests = summary["tests"]
     if tests:
-        lines += [f"## GPU tests: {tests.get('tests')} run, {tests.get('failures')} failed, {tests.get('errors')} "
-                  f"errors, {tests.get('skipped')} skipped", *[f"- FAILED {name}" for name in tests.get("failed", [])],
-                  ""]  # fmt: skip
+        lines += [
+            f"## GPU tests: {tests.get('tests')} run, {tests.get('failures')} failed, {tests.get('errors')} "
+            f"errors, {tests.get('skipped')} skipped",
+            *[f"- FAILED {name}" for name in tests.get("failed", [])],
+            "",
+        ]
     bench = summary["bench_gpu"]
     if bench and "table" in bench:
         lines += ["## bench/gpu.py", "", "| what | genqc | peer | ratio |", "|---|---|---|---|"]
@@ -368,11 +432,13 @@ def write_summary(out: Path, junit: Path) -> dict:
     if resume:
         lines += ["## Resume after SIGKILL (final last.pt: model + EMA tensors)", ""]
         for check in resume if isinstance(resume, list) else [resume]:
-            lines.append(f"- {check['family']} on {check['device']} (deterministic {check['deterministic']}, bf16 "
-                         f"{check['bf16']}): killed at step {check.get('killed_at')} of {check['steps']}, resumed rc "
-                         f"{check.get('resumed_rc')}; {_identical(check, 'straight_vs_resumed')} resumed vs "
-                         f"uninterrupted; {_identical(check, 'straight_vs_straight2')} two uninterrupted runs; "
-                         f"nondeterminism warnings: {check.get('nondeterministic_ops_warned') or 'none'}")  # fmt: skip
+            lines.append(
+                f"- {check['family']} on {check['device']} (deterministic {check['deterministic']}, bf16 "
+                f"{check['bf16']}): killed at step {check.get('killed_at')} of {check['steps']}, resumed rc "
+                f"{check.get('resumed_rc')}; {_identical(check, 'straight_vs_resumed')} resumed vs "
+                f"uninterrupted; {_identical(check, 'straight_vs_straight2')} two uninterrupted runs; "
+                f"nondeterminism warnings: {check.get('nondeterministic_ops_warned') or 'none'}"
+            )
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
 
@@ -398,11 +464,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", type=Path, required=True)
     p.add_argument("--record", type=Path, required=True)
     p.add_argument("--log", type=Path, required=True)
-    p.add_argument("--budget", action="append", default=[], metavar="STAGE=SECONDS",
-                   help="per stage (train@ddpm, train, default); a stage over it is killed")  # fmt: skip
+    p.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="STAGE=SECONDS",
+        help="per stage (train@ddpm, train, default); a stage over it is killed",
+    )
     p.add_argument("--deadline", type=float, default=None, help="Unix time by which every stage must end")
-    p.add_argument("stages", nargs="+", help="stage names in order; 'primary', 'others': train, sample, evaluate of "
-                   "train.model, of the other families in train.models")  # fmt: skip
+    p.add_argument(
+        "stages",
+        nargs="+",
+        help="stage names in order; 'primary', 'others': train, sample, evaluate of "
+        "train.model, of the other families in train.models",
+    )
     p = sub.add_parser("resume", help="SIGKILL a training run mid-way, re-run it, compare with uninterrupted runs")
     p.add_argument("--root", type=Path, required=True)
     p.add_argument("--params", type=Path, required=True)
@@ -419,13 +494,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "params":
         build_params(args.override, args.settings, args.out)
     elif args.command == "pipeline":
-        run_pipeline(args.workdir.resolve(), args.params.resolve(), args.stages, args.record, args.log,
-                     _budgets(args.budget), args.deadline)  # fmt: skip
+        run_pipeline(
+            args.workdir.resolve(),
+            args.params.resolve(),
+            args.stages,
+            args.record,
+            args.log,
+            _budgets(args.budget),
+            args.deadline,
+        )
     elif args.command == "resume":
         results = _read_json(args.record) or []
         for family in args.families:
-            results.append(resume_check(args.root.resolve(), args.params.resolve(), family, args.kill_at, args.log,
-                                        args.timeout))  # fmt: skip
+            results.append(
+                resume_check(args.root.resolve(), args.params.resolve(), family, args.kill_at, args.log, args.timeout)
+            )
             _write_json(results, args.record)
             print(json.dumps(results[-1], default=str), flush=True)
     else:

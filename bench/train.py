@@ -30,22 +30,21 @@ from typing import Any
 import torch
 
 from bench.common import peak_rss_mb, write_result
+from genqc.config import TrainParams
+from genqc.data.sources import load_source
+from genqc.models.registry import build_model
+from genqc.training.loop import TrainConfig, train
 
 FAMILIES = ("dcgan", "vae", "ddpm")
 
 
 def _images(quick: bool) -> torch.Tensor:
-    from genqc.data.sources import load_source
-
     source, size = ("builtin:digits", 16) if quick else ("builtin:mnist5k", 32)
     loaded = load_source(source, size=size, channels=1, resize="stretch" if quick else "pad")
     return torch.from_numpy(loaded.images)
 
 
 def _model(family: str, size: int):
-    from genqc.config import TrainParams
-    from genqc.models.registry import build_model
-
     torch.manual_seed(0)
     section = getattr(TrainParams(), family).model_dump()
     return build_model(family, {**section, "image_size": size, "channels": 1, "num_classes": 0})
@@ -70,10 +69,15 @@ def plain_loop(model, images: torch.Tensor, *, steps: int, batch_size: int, devi
 
 
 def _trainer(model, images, *, steps: int, batch_size: int, device: torch.device, io: bool) -> None:
-    from genqc.training.loop import TrainConfig, train
-
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, checkpoint_every=10,
-                      log_every=10, image_every=10**9, grid_size=16, deterministic=False)  # fmt: skip
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        checkpoint_every=10,
+        log_every=10,
+        image_every=10**9,
+        grid_size=16,
+        deterministic=False,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir, log_dir = (Path(tmp) / "run", Path(tmp) / "log") if io else (None, None)
         train(model, images, None, cfg, fields={}, run_dir=run_dir, log_dir=log_dir, device=device)
@@ -81,8 +85,9 @@ def _trainer(model, images, *, steps: int, batch_size: int, device: torch.device
         torch.cuda.synchronize()
 
 
-def _measure(family: str, images: torch.Tensor, *, steps: int, batch_size: int, repeats: int,
-             device: torch.device) -> dict[str, Any]:  # fmt: skip
+def _measure(
+    family: str, images: torch.Tensor, *, steps: int, batch_size: int, repeats: int, device: torch.device
+) -> dict[str, Any]:
     size = images.shape[1]
 
     def variants(n: int) -> dict:
@@ -131,16 +136,25 @@ def run(quick: bool) -> dict[str, Any]:
     images = _images(quick)
     steps, batch_size, repeats = (4, 16, 1) if quick else (10, 32, 2)
     memory_kind = "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS"
-    figures: dict[str, Any] = {"device": device.type, "image_size": int(images.shape[1]), "steps": steps,
-                               "batch_size": batch_size, "repeats": repeats, "memory_kind": memory_kind}  # fmt: skip
+    figures: dict[str, Any] = {
+        "device": device.type,
+        "image_size": int(images.shape[1]),
+        "steps": steps,
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "memory_kind": memory_kind,
+    }
     for family in FAMILIES:
         figures[family] = _measure(family, images, steps=steps, batch_size=batch_size, repeats=repeats, device=device)
         row = figures[family]
         ips = row["images_per_s"]
-        print(f"{family:6s} plain {ips['plain']:8.1f} img/s  trainer {ips['trainer']:8.1f} "
-              f"({row['overhead_trainer']:+.1%})  trainer+io {ips['trainer+io']:8.1f} "
-              f"({row['overhead_trainer_io']:+.1%});  cpu-time overhead {row['cpu_overhead_trainer']:+.1%} / "
-              f"{row['cpu_overhead_trainer_io']:+.1%}", flush=True)  # fmt: skip
+        print(
+            f"{family:6s} plain {ips['plain']:8.1f} img/s  trainer {ips['trainer']:8.1f} "
+            f"({row['overhead_trainer']:+.1%})  trainer+io {ips['trainer+io']:8.1f} "
+            f"({row['overhead_trainer_io']:+.1%});  cpu-time overhead {row['cpu_overhead_trainer']:+.1%} / "
+            f"{row['cpu_overhead_trainer_io']:+.1%}",
+            flush=True,
+        )
     return figures
 
 

@@ -28,9 +28,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from bench.common import best_time, write_result
+from genqc.quality.duplicates import hamming_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION = "/usr/share/datasets/fashion-mnist"
@@ -46,8 +48,9 @@ def _genqc(command: str, cwd: Path) -> tuple[float, float, subprocess.CompletedP
     """(wall s, CPU s, process): CPU time is reported too because the shared machine's wall time is noisy."""
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(REPO))
     start, cpu = time.perf_counter(), _cpu_children()
-    done = subprocess.run([sys.executable, "-m", "genqc.cli", command], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=1800)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "genqc.cli", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800
+    )
     return time.perf_counter() - start, _cpu_children() - cpu, done
 
 
@@ -64,20 +67,29 @@ def stage(source: str, workdir: Path) -> dict:
     validate_s, validate_cpu_s, validate = _genqc("validate", workdir)
     summary = yaml.safe_load((workdir / "reports/validation/summary.json").read_text())
     failed = {name: e["rows"] for name, e in summary["expectations"].items() if not e["success"]}
-    return {"source": source, "ingest_s": round(ingest_s, 2), "validate_s": round(validate_s, 2),
-            "validate_cpu_s": round(validate_cpu_s, 2),
-            "validate_exit_code": validate.returncode, "rows": summary["rows"],
-            "failed_expectations": failed}  # fmt: skip
+    return {
+        "source": source,
+        "ingest_s": round(ingest_s, 2),
+        "validate_s": round(validate_s, 2),
+        "validate_cpu_s": round(validate_cpu_s, 2),
+        "validate_exit_code": validate.returncode,
+        "rows": summary["rows"],
+        "failed_expectations": failed,
+    }
 
 
 def imagehash_loop(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int]]:
     """What a user writes with the imagehash package: ImageHash objects, compared pair by pair."""
-    import imagehash
+    import imagehash  # the peer (from the [test] extra): only this comparison needs it
 
     bits = np.unpackbits(hashes.view(np.uint64).astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
     objects = [imagehash.ImageHash(b.reshape(8, 8).astype(bool)) for b in bits]  # (64,) -> (8, 8) per hash
-    return {(i, j) for i in range(len(objects)) for j in range(i + 1, len(objects))
-            if objects[i] - objects[j] <= max_distance}  # fmt: skip
+    return {
+        (i, j)
+        for i in range(len(objects))
+        for j in range(i + 1, len(objects))
+        if objects[i] - objects[j] <= max_distance
+    }
 
 
 def numpy_all_pairs(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int]]:
@@ -88,30 +100,33 @@ def numpy_all_pairs(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int
 
 
 def search(hashes: np.ndarray, quick: bool) -> dict:
-    from genqc.quality.duplicates import hamming_pairs
-
     def genqc_pairs(subset: np.ndarray) -> set[tuple[int, int]]:
         left, right = hamming_pairs(subset, max_distance=HAMMING)
         return set(zip(left.tolist(), right.tolist(), strict=True))
 
     figures: dict = {"hamming": HAMMING, "hashes": len(hashes)}
-    for peer, fn, size in (("imagehash_loop", imagehash_loop, 300 if quick else 1500),
-                           ("numpy_all_pairs", numpy_all_pairs, 2000 if quick else 12000)):  # fmt: skip
+    for peer, fn, size in (
+        ("imagehash_loop", imagehash_loop, 300 if quick else 1500),
+        ("numpy_all_pairs", numpy_all_pairs, 2000 if quick else 12000),
+    ):
         subset = hashes[:size]
         peer_s, peer_pairs = best_time(lambda s=subset, f=fn: f(s, HAMMING), repeat=1, warmup=0)
         genqc_s, ours = best_time(lambda s=subset: genqc_pairs(s), repeat=3)
         if ours != peer_pairs:
             raise AssertionError(f"{peer} and genqc disagree on {size} hashes")
-        figures[peer] = {"subset": size, "pairs": len(ours), "peer_s": round(peer_s, 4),
-                         "genqc_s": round(genqc_s, 4), "ratio": round(peer_s / genqc_s, 1)}  # fmt: skip
+        figures[peer] = {
+            "subset": size,
+            "pairs": len(ours),
+            "peer_s": round(peer_s, 4),
+            "genqc_s": round(genqc_s, 4),
+            "ratio": round(peer_s / genqc_s, 1),
+        }
     full_s, (left, _) = best_time(lambda: hamming_pairs(hashes, max_distance=HAMMING), repeat=1, warmup=0)
     figures["genqc_full"] = {"hashes": len(hashes), "pairs": len(left), "seconds": round(full_s, 2)}
     return figures
 
 
 def run(quick: bool = False) -> dict:
-    import pandas as pd
-
     source = "builtin:mnist5k" if quick or not Path(FASHION).is_dir() else f"idx:{FASHION}"
     with tempfile.TemporaryDirectory(prefix="genqc-bench-validate-") as tmp:
         figures = {"stage": stage(source, Path(tmp)), "target_validate_s": 60.0}
@@ -126,15 +141,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="builtin:mnist5k and small search subsets")
     figures = run(quick=parser.parse_args().quick)
     st = figures["stage"]
-    print(f"{st['source']}: ingest {st['ingest_s']:.1f}s, validate {st['validate_s']:.1f}s wall, "
-          f"{st['validate_cpu_s']:.1f}s CPU "
-          f"(exit {st['validate_exit_code']}), rows {st['rows']}")  # fmt: skip
+    print(
+        f"{st['source']}: ingest {st['ingest_s']:.1f}s, validate {st['validate_s']:.1f}s wall, "
+        f"{st['validate_cpu_s']:.1f}s CPU "
+        f"(exit {st['validate_exit_code']}), rows {st['rows']}"
+    )
     print(f"failed expectations (name: rows): {st['failed_expectations']}")
     nd = figures["near_duplicate_search"]
     for peer in ("imagehash_loop", "numpy_all_pairs"):
         f = nd[peer]
-        print(f"near-dup search on {f['subset']} hashes ({f['pairs']} pairs): {peer} {f['peer_s']:.3f}s, "
-              f"genqc {f['genqc_s']:.4f}s, ratio {f['ratio']:.0f}x")  # fmt: skip
+        print(
+            f"near-dup search on {f['subset']} hashes ({f['pairs']} pairs): {peer} {f['peer_s']:.3f}s, "
+            f"genqc {f['genqc_s']:.4f}s, ratio {f['ratio']:.0f}x"
+        )
     full = nd["genqc_full"]
     print(f"genqc on all {full['hashes']} train hashes: {full['seconds']:.2f}s ({full['pairs']} candidate pairs)")
 

@@ -16,12 +16,13 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # database, which takes longer than Prefect's 20 s default on a busy 2-core machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+# After the settings above, on purpose: Prefect reads them when it is imported.
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
+
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:
     """The Prefect run logger inside a run; a plain logger when a task body is called via ``.fn()``."""
-    from prefect import get_run_logger
-    from prefect.exceptions import MissingContextError
-
     try:
         return get_run_logger()
     except MissingContextError:

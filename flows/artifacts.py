@@ -38,8 +38,12 @@ SAMPLE_GRIDS = ("reports/sample/{model}/grid.png", "reports/train/{model}/sample
 MAX_INLINE_BYTES = 2_000_000  # a data: URI above this bloats the Prefect database; it is named, not shown
 CI_SUFFIXES = ("_ci_low", "_ci_high")
 # Which stage writes each artifact's source: the artifact is refreshed only by a run of that stage.
-PRODUCERS = {"genqc-validation": "validate", "genqc-metrics": "publish", "genqc-samples": "sample",
-             "genqc-report": "report"}  # fmt: skip
+PRODUCERS = {
+    "genqc-validation": "validate",
+    "genqc-metrics": "publish",
+    "genqc-samples": "sample",
+    "genqc-report": "report",
+}
 
 
 def _cell(value: Any) -> str:
@@ -90,8 +94,15 @@ def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
         if "gate" in key:
             gates.append({"key": key, "value": value, "ci_low": None, "ci_high": None, "kind": "gate"})
             continue
-        rows.append({"key": key, "value": value, "ci_low": flat.get(f"{key}_ci_low"),
-                     "ci_high": flat.get(f"{key}_ci_high"), "kind": "metric"})  # fmt: skip
+        rows.append(
+            {
+                "key": key,
+                "value": value,
+                "ci_low": flat.get(f"{key}_ci_low"),
+                "ci_high": flat.get(f"{key}_ci_high"),
+                "kind": "metric",
+            }
+        )
     return rows + gates
 
 
@@ -132,8 +143,9 @@ def report_markdown(metrics: dict[str, Any], validation: dict[str, Any] | None, 
     headline = [r for r in metric_rows(metrics) if r["kind"] == "metric" and r["ci_low"] is not None]
     if headline:
         lines += ["", "| metric | value | 95% interval |", "|---|---|---|"]
-        lines += [f"| {r['key']} | {_cell(r['value'])} | [{_cell(r['ci_low'])}, {_cell(r['ci_high'])}] |"
-                  for r in headline]  # fmt: skip
+        lines += [
+            f"| {r['key']} | {_cell(r['value'])} | [{_cell(r['ci_low'])}, {_cell(r['ci_high'])}] |" for r in headline
+        ]
     lines += ["", f"The full page is `{REPORT}` in the run's checkout (a DVC output: `dvc pull` fetches it)."]
     return "\n".join(lines) + "\n"
 
@@ -178,8 +190,9 @@ def publish_run_artifacts(repo_dir: str = ".", stages: list[str] | None = None, 
         if summary is None:
             note("genqc-validation", problem)
         else:
-            create_markdown_artifact(validation_markdown(summary), key="genqc-validation",
-                                     description="data validation summary")  # fmt: skip
+            create_markdown_artifact(
+                validation_markdown(summary), key="genqc-validation", description="data validation summary"
+            )
 
     metrics, problem = _read_json(root / METRICS, f"no metrics at {METRICS}")
     if ran_in(stages, "genqc-metrics"):
@@ -195,14 +208,18 @@ def publish_run_artifacts(repo_dir: str = ".", stages: list[str] | None = None, 
             wanted = " or ".join(p.format(model=model) for p in SAMPLE_GRIDS)
             note("genqc-samples", f"no sample grid for {model} ({wanted})")
         else:
-            create_markdown_artifact(image_markdown(grid, root, model), key="genqc-samples",
-                                     description=f"{model}: generated samples")  # fmt: skip
+            create_markdown_artifact(
+                image_markdown(grid, root, model), key="genqc-samples", description=f"{model}: generated samples"
+            )
 
     if ran_in(stages, "genqc-report"):
         if not (root / REPORT).is_file() or metrics is None:
             note("genqc-report", f"no report at {REPORT}" if metrics is not None else problem)
         else:
             validation, _ = _read_json(root / VALIDATION_SUMMARY, "")
-            create_markdown_artifact(report_markdown(metrics, validation, model), key="genqc-report",
-                                     description=f"{model}: verdict and headline metrics")  # fmt: skip
+            create_markdown_artifact(
+                report_markdown(metrics, validation, model),
+                key="genqc-report",
+                description=f"{model}: verdict and headline metrics",
+            )
     return notes

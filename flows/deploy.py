@@ -38,26 +38,34 @@ def check_cron(cron: str) -> str:
     except ValidationError:
         valid = False
     if not valid:
-        raise ConfigError(f"--cron {cron!r} is not a 5-field cron expression (minute hour day month weekday), "
-                          f"e.g. {DEFAULT_CRON!r} for 03:00 daily")  # fmt: skip
+        raise ConfigError(
+            f"--cron {cron!r} is not a 5-field cron expression (minute hour day month weekday), "
+            f"e.g. {DEFAULT_CRON!r} for 03:00 daily"
+        )
     return cron
 
 
 def build_deployment(name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, parameters: dict[str, Any] | None = None):
     """The pipeline's deployment object with its cron schedule (building it needs no server)."""
-    return genqc_pipeline.to_deployment(name=name, cron=check_cron(cron), parameters=parameters or {},
-                                        concurrency_limit=RUNS_AT_ONCE,
-                                        description="dvc.yaml's stages in DVC's order, with artifacts")  # fmt: skip
+    return genqc_pipeline.to_deployment(
+        name=name,
+        cron=check_cron(cron),
+        parameters=parameters or {},
+        concurrency_limit=RUNS_AT_ONCE,
+        description="dvc.yaml's stages in DVC's order, with artifacts",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """``genqc serve``: serve the pipeline on its schedule until interrupted (Ctrl-C)."""
     cron = check_cron(args.cron)
     if not PREFECT_API_URL.value():  # from the environment or the active profile (`prefect config set`)
-        print("genqc serve: PREFECT_API_URL is not set, so Prefect starts a temporary server that forgets the "
-              "schedule and its runs when this process exits. For a lasting one: `prefect server start` and "
-              "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` (see README).",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "genqc serve: PREFECT_API_URL is not set, so Prefect starts a temporary server that forgets the "
+            "schedule and its runs when this process exits. For a lasting one: `prefect server start` and "
+            "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` (see README).",
+            file=sys.stderr,
+        )
     parameters: dict[str, Any] = {"params_file": args.params} if args.params != "params.yaml" else {}
     if args.stages:
         stage_order(Path.cwd(), args.stages)  # an unknown stage: one line and exit 2, before serving

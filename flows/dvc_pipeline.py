@@ -22,6 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dvc.exceptions import DvcException, NotDvcRepoError
+from dvc.repo import Repo
+from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+from dvc.stage import PipelineStage
+
 from genqc.errors import ConfigError, GenqcError
 
 TAIL_LINES = 25  # lines of a failed command's stderr kept in the error: enough for a traceback's end
@@ -134,16 +139,13 @@ def stage_order(repo_dir: str | Path = ".", targets: Sequence[str] | None = None
     the fresh ones). Only pipeline stages with a command are returned (``.dvc`` data files
     are not stages one reproduces).
     """
-    from dvc.exceptions import DvcException, NotDvcRepoError
-    from dvc.repo import Repo
-    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
-    from dvc.stage import PipelineStage
-
     try:
         repo = Repo(str(repo_dir))
     except NotDvcRepoError:
-        raise ConfigError(f"{Path(repo_dir).resolve()} is not a DVC repository (no .dvc/ directory); "
-                          "run from the project root or pass its path") from None  # fmt: skip
+        raise ConfigError(
+            f"{Path(repo_dir).resolve()} is not a DVC repository (no .dvc/ directory); "
+            "run from the project root or pass its path"
+        ) from None
     with repo:
         try:
             graph = get_active_graph(repo.index.graph)
@@ -152,8 +154,9 @@ def stage_order(repo_dir: str | Path = ".", targets: Sequence[str] | None = None
                 stages = collect_stages(repo, [_target_in(repo.root_dir, t) for t in targets])
         except DvcException as exc:
             known = sorted(_address(repo.root_dir, s) for s in repo.index.stages if isinstance(s, PipelineStage))
-            raise ConfigError(f"unknown stage in {list(targets or [])}: {exc}; dvc.yaml has: "
-                              f"{', '.join(known)}") from None  # fmt: skip
+            raise ConfigError(
+                f"unknown stage in {list(targets or [])}: {exc}; dvc.yaml has: {', '.join(known)}"
+            ) from None
         planned = plan_repro(graph, stages)
         return [_address(repo.root_dir, s) for s in planned if isinstance(s, PipelineStage) and s.cmd]
 

@@ -20,6 +20,7 @@ run that silently ignores it.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import re
@@ -28,7 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from flows.dvc_pipeline import StageFailed, run_dvc, tail
+from genqc.config import load_params, parse_params
 from genqc.errors import ConfigError
 
 _RAN = re.compile(r"Ran experiment\(s\):\s*(.+)")
@@ -49,10 +53,6 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
     Overrides of another params file (``other.yaml:key=value``) are left to DVC.
     """
-    import copy
-
-    import yaml
-
     out = copy.deepcopy(data)
     for text in overrides:
         key, value = parse_override(text)
@@ -73,10 +73,6 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 def check_overrides(params_file: str | Path, overrides: Sequence[str]) -> None:
     """Validate ``overrides`` applied to ``params_file`` against genqc's schema (ConfigError if bad)."""
-    import yaml
-
-    from genqc.config import load_params, parse_params
-
     load_params(params_file)  # the file itself must be valid before we blame an override
     data = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
     parse_params(apply_overrides(data, overrides), f"{params_file} with overrides {list(overrides)}")
@@ -141,8 +137,9 @@ def _set_args(overrides: Sequence[str]) -> list[str]:
     return args
 
 
-def queue_experiment(overrides: Sequence[str], repo_dir: str | Path = ".", *,
-                     targets: Sequence[str] | None = None) -> str:  # fmt: skip
+def queue_experiment(
+    overrides: Sequence[str], repo_dir: str | Path = ".", *, targets: Sequence[str] | None = None
+) -> str:
     """``dvc exp run --queue -S K=V ...``: stage one experiment in DVC's queue; return the name DVC gave it."""
     args = ["exp", "run", "--queue", *_set_args(overrides), *(targets or [])]
     done = run_dvc(args, repo_dir, f"dvc exp run --queue {' '.join(overrides)}", wait_for_lock=True)
@@ -169,8 +166,9 @@ def queue_statuses(status_output: str) -> dict[str, str]:
     return states
 
 
-def wait_for_queue(repo_dir: str | Path, names: Sequence[str], *, poll_s: float = 2.0,
-                   timeout_s: float | None = None) -> dict[str, str]:  # fmt: skip
+def wait_for_queue(
+    repo_dir: str | Path, names: Sequence[str], *, poll_s: float = 2.0, timeout_s: float | None = None
+) -> dict[str, str]:
     """Poll ``dvc queue status`` until every one of ``names`` is Success or Failed; return their states.
 
     ``timeout_s`` (None: no limit) raises StageFailed naming the experiments still queued or running.
@@ -183,8 +181,9 @@ def wait_for_queue(repo_dir: str | Path, names: Sequence[str], *, poll_s: float 
         if not pending:
             return {n: states[n] for n in names}
         if timeout_s is not None and time.monotonic() - start > timeout_s:
-            raise StageFailed(f"dvc queue: {', '.join(pending)} still unfinished after {timeout_s:.0f} s", 1,
-                              tail(done.stdout))  # fmt: skip
+            raise StageFailed(
+                f"dvc queue: {', '.join(pending)} still unfinished after {timeout_s:.0f} s", 1, tail(done.stdout)
+            )
         time.sleep(poll_s)
 
 
@@ -234,8 +233,9 @@ def metrics_by_experiment(show: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return out
 
 
-def experiment_metrics(repo_dir: str | Path, names: Sequence[str], *, settle_s: float = 30.0,
-                       poll_s: float = 1.0) -> dict[str, dict[str, Any]]:  # fmt: skip
+def experiment_metrics(
+    repo_dir: str | Path, names: Sequence[str], *, settle_s: float = 30.0, poll_s: float = 1.0
+) -> dict[str, dict[str, Any]]:
     """The metrics DVC recorded for each named experiment (``dvc exp show --json``); missing ones map to {}.
 
     A queue worker reports an experiment finished a moment before ``dvc exp show`` lists its

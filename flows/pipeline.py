@@ -51,8 +51,14 @@ def reproduce_stage(stage: str, repo_dir: str = ".") -> dict[str, Any]:
 
 
 @task(name="run-experiment", task_run_name="experiment-{label}", cache_policy=NO_CACHE)
-def run_dvc_experiment(label: str, overrides: list[str], repo_dir: str = ".", targets: list[str] | None = None,
-                       name: str | None = None, temp: bool = False) -> str:  # fmt: skip
+def run_dvc_experiment(
+    label: str,
+    overrides: list[str],
+    repo_dir: str = ".",
+    targets: list[str] | None = None,
+    name: str | None = None,
+    temp: bool = False,
+) -> str:
     """One ``dvc exp run -S ...`` (``--temp``: in a scratch copy of the repo); returns the experiment name."""
     experiment = run_experiment(overrides, repo_dir, targets=targets, name=name, temp=temp)
     run_logger().info("experiment %s: %s", experiment, " ".join(overrides))
@@ -127,8 +133,16 @@ def genqc_pipeline(
     return result
 
 
-def _run_stages(result: dict[str, Any], root: Path, order: list[str], params: Params, stages: list[str] | None,
-                overrides: list[str] | None, params_file: str, experiment_name: str | None) -> None:  # fmt: skip
+def _run_stages(
+    result: dict[str, Any],
+    root: Path,
+    order: list[str],
+    params: Params,
+    stages: list[str] | None,
+    overrides: list[str] | None,
+    params_file: str,
+    experiment_name: str | None,
+) -> None:
     """The stages (or the one experiment), then the artifacts of whatever they produced, even after a failure."""
     cfg = params.prefect
     try:
@@ -136,8 +150,9 @@ def _run_stages(result: dict[str, Any], root: Path, order: list[str], params: Pa
             check_overrides(root / params_file, overrides)
             retried = [s for s in order if base_name(s) in cfg.retry_stages]
             runner = with_retries(run_dvc_experiment, retried[0], cfg) if retried else run_dvc_experiment
-            result["experiment"] = runner(",".join(overrides), list(overrides), str(root), targets=stages or None,
-                                          name=experiment_name)  # fmt: skip
+            result["experiment"] = runner(
+                ",".join(overrides), list(overrides), str(root), targets=stages or None, name=experiment_name
+            )
             print(f"experiment {result['experiment']}: {' '.join(overrides)} (dvc exp show lists it)")
         else:
             for stage in order:

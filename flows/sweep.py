@@ -56,18 +56,19 @@ def make_task_runner(address: str | None = None, max_workers: int = DEFAULT_WORK
     if address and not address.startswith("tcp://"):
         raise ConfigError(f"--address {address!r}: expected tcp://HOST:PORT (a Dask scheduler)")
     try:
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask import DaskTaskRunner  # deferred: the optional [dask] extra
     except ImportError:
-        raise ConfigError("--executor dask needs Dask's task runner: pip install -e '.[dask]' "
-                          "(prefect-dask)") from None  # fmt: skip
+        raise ConfigError("--executor dask needs Dask's task runner: pip install -e '.[dask]' (prefect-dask)") from None
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                          cluster_kwargs={"n_workers": max_workers, "threads_per_worker": 1})  # fmt: skip
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster", cluster_kwargs={"n_workers": max_workers, "threads_per_worker": 1}
+    )
 
 
-def comparison_rows(points: list[list[str]], names: list[str | None], errors: list[str | None],
-                    metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+def comparison_rows(
+    points: list[list[str]], names: list[str | None], errors: list[str | None], metrics: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     """One row per grid point: experiment name, each override as a column, then its metrics (or its error)."""
     rows = []
     for overrides, name, error in zip(points, names, errors, strict=True):
@@ -84,8 +85,9 @@ def comparison_rows(points: list[list[str]], names: list[str | None], errors: li
 
 
 @task(name="queue-experiments", cache_policy=NO_CACHE)
-def run_on_queue(root: str, points: list[list[str]], stages: list[str] | None, workers: int,
-                 timeout_s: float | None = None) -> tuple[list[str | None], list[str | None]]:  # fmt: skip
+def run_on_queue(
+    root: str, points: list[list[str]], stages: list[str] | None, workers: int, timeout_s: float | None = None
+) -> tuple[list[str | None], list[str | None]]:
     """Queue every point, start DVC's queue with ``workers`` jobs, wait; (names, errors) in grid order."""
     names = [queue_experiment(overrides, root, targets=stages) for overrides in points]
     run_logger().info("queued %s; starting %d DVC queue worker(s)", ", ".join(names), workers)
@@ -95,8 +97,9 @@ def run_on_queue(root: str, points: list[list[str]], stages: list[str] | None, w
     return list(names), errors
 
 
-def run_as_tasks(root: str, points: list[list[str]], stages: list[str] | None
-                 ) -> tuple[list[str | None], list[str | None]]:  # fmt: skip
+def run_as_tasks(
+    root: str, points: list[list[str]], stages: list[str] | None
+) -> tuple[list[str | None], list[str | None]]:
     """One ``dvc exp run --temp`` task per point on the flow's task runner; (names, errors) in grid order."""
     futures = [run_dvc_experiment.submit(",".join(o), o, root, targets=stages, temp=True) for o in points]
     names: list[str | None] = []
@@ -152,13 +155,27 @@ def genqc_sweep(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flows.sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", dest="grid", action="append", default=[], metavar="KEY=V1,V2", required=True,
-                        help="one axis of the grid; repeat for more (the grid is their product)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        required=True,
+        help="one axis of the grid; repeat for more (the grid is their product)",
+    )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="experiments at once")
-    parser.add_argument("--executor", choices=EXECUTORS, default="queue",
-                        help="queue: DVC's experiment queue (default); dask: Prefect tasks on Dask")  # fmt: skip
-    parser.add_argument("--address", default=None, help="with --executor dask: a running scheduler at "
-                        "tcp://HOST:PORT (default: a LocalCluster)")  # fmt: skip
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="queue",
+        help="queue: DVC's experiment queue (default); dask: Prefect tasks on Dask",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="with --executor dask: a running scheduler at tcp://HOST:PORT (default: a LocalCluster)",
+    )
     parser.add_argument("--stages", nargs="*", default=None, help="only up to these dvc.yaml stages")
     parser.add_argument("--repo", default=".", help="project root (default: the current directory)")
     parser.add_argument("--params", default="params.yaml", metavar="FILE", help="params file the grid is checked on")
@@ -174,8 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.workers < 1:
             raise ConfigError(f"--workers={args.workers}: need at least 1")
         label = "x".join(str(len(expand_grid([axis]))) for axis in args.grid)
-        rows = sweep(grid=args.grid, label=label, repo_dir=args.repo, stages=args.stages,
-                     params_file=args.params, executor=args.executor, workers=args.workers)  # fmt: skip
+        rows = sweep(
+            grid=args.grid,
+            label=label,
+            repo_dir=args.repo,
+            stages=args.stages,
+            params_file=args.params,
+            executor=args.executor,
+            workers=args.workers,
+        )
     except GenqcError as exc:
         print(f"genqc sweep: error: {exc}", file=sys.stderr)
         return exc.exit_code

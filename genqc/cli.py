@@ -1,8 +1,9 @@
 """The ``genqc`` command: one subcommand per DVC stage, plus metrics, run and serve.
 
 Start-up must stay fast (``genqc --help`` well under a second), so this module
-imports only the standard library; each subcommand loads its module, and with it
-torch, great_expectations or prefect, only when it runs.
+imports only the standard library and genqc.errors (which imports nothing); each
+subcommand loads its module, and with it torch, great_expectations or prefect,
+only when it runs.
 
 Library and application stay apart. The library (``genqc``) implements the
 commands that need no project (:data:`LIBRARY_COMMANDS`); the stages, ``run``
@@ -25,8 +26,11 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
+
+from genqc.errors import GenqcError
 
 PROJECT_ENV = "GENQC_PROJECT"  # the project root, when the work directory is not inside it
 PROJECT_MARKER = "dvc.yaml"  # a genqc project is a DVC project: its root holds the stage graph
@@ -55,8 +59,12 @@ PROJECT_COMMANDS: dict[str, str] = {
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", metavar="FILE",
-                        help="params file (default: params.yaml in the current directory)")  # fmt: skip
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        metavar="FILE",
+        help="params file (default: params.yaml in the current directory)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,15 +79,26 @@ def build_parser() -> argparse.ArgumentParser:
         stage = sub.add_parser(name, help=text, description=text)
         _add_params(stage)
         if name == "train":
-            stage.add_argument("--model", choices=["dcgan", "vae", "ddpm"], default=None,
-                               help="override train.model (dvc.yaml's matrix uses this)")  # fmt: skip
+            stage.add_argument(
+                "--model",
+                choices=["dcgan", "vae", "ddpm"],
+                default=None,
+                help="override train.model (dvc.yaml's matrix uses this)",
+            )
         if name in ("sample", "evaluate", "report"):
-            stage.add_argument("--model", choices=["dcgan", "vae", "ddpm"], default=None,
-                               help="which trained model family to use (default: train.model)")  # fmt: skip
+            stage.add_argument(
+                "--model",
+                choices=["dcgan", "vae", "ddpm"],
+                default=None,
+                help="which trained model family to use (default: train.model)",
+            )
 
-    metrics = sub.add_parser("metrics", help="compute the metrics between two image sets, outside the pipeline",
-                             description="Metrics between REAL and FAKE: each an image folder, an image table "
-                             "(.parquet) or an .npz of images; or precomputed features.")  # fmt: skip
+    metrics = sub.add_parser(
+        "metrics",
+        help="compute the metrics between two image sets, outside the pipeline",
+        description="Metrics between REAL and FAKE: each an image folder, an image table "
+        "(.parquet) or an .npz of images; or precomputed features.",
+    )
     metrics.add_argument("real", nargs="?", help="real images: folder, .parquet table or .npz")
     metrics.add_argument("fake", nargs="?", help="generated images: folder, .parquet table or .npz")
     metrics.add_argument("--real-features", metavar="A.npy", help="precomputed (N, D) real features")
@@ -91,22 +110,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     metrics.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint for --extractor classifier")
     metrics.add_argument("--inception-weights", metavar="FILE", help="FID Inception weights file")
-    metrics.add_argument("--bootstrap", type=int, default=100,
-                         help="bootstrap resamples for the 95%% intervals (0: no intervals)")  # fmt: skip
+    metrics.add_argument(
+        "--bootstrap", type=int, default=100, help="bootstrap resamples for the 95%% intervals (0: no intervals)"
+    )
     metrics.add_argument("--seed", type=int, default=0, help="seed of KID subsets and bootstrap resamples")
     metrics.add_argument("--json", metavar="FILE", help="also write the metrics as flat JSON")
-    metrics.add_argument("--metrics", default=None, metavar="LIST",
-                         help="comma list of fd, kid, prdc, is (default: all; features: fd, kid, prdc)")  # fmt: skip
+    metrics.add_argument(
+        "--metrics",
+        default=None,
+        metavar="LIST",
+        help="comma list of fd, kid, prdc, is (default: all; features: fd, kid, prdc)",
+    )
     metrics.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where the extractor runs")
     metrics.add_argument("--batch-size", type=int, default=64, help="images per extractor batch")
 
     run = sub.add_parser("run", help="run the pipeline as a Prefect flow (stages from dvc.yaml)")
     _add_params(run)
     run.add_argument("--stages", nargs="*", default=None, help="only these dvc.yaml stages (default: all)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="param override, run as a DVC experiment (dvc exp run -S KEY=VALUE)")  # fmt: skip
-    run.add_argument("--name", dest="experiment_name", default=None, metavar="EXP",
-                     help="name of the experiment --set runs (default: DVC picks one)")  # fmt: skip
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="param override, run as a DVC experiment (dvc exp run -S KEY=VALUE)",
+    )
+    run.add_argument(
+        "--name",
+        dest="experiment_name",
+        default=None,
+        metavar="EXP",
+        help="name of the experiment --set runs (default: DVC picks one)",
+    )
 
     serve = sub.add_parser("serve", help="serve the pipeline flow as a scheduled Prefect deployment")
     _add_params(serve)
@@ -178,8 +213,6 @@ def command_module(command: str) -> ModuleType:
 
 def _report_user_error(command: str, exc: BaseException, code: int) -> int:
     if os.environ.get("GENQC_DEBUG"):
-        import traceback
-
         traceback.print_exception(exc)
     print(f"genqc {command}: error: {exc}", file=sys.stderr)
     return code
@@ -195,8 +228,6 @@ def main(argv: list[str] | None = None) -> int:
         module = command_module(args.command)
     except ProjectNotFound as exc:
         return _report_user_error(args.command, exc, 2)
-    from genqc.errors import GenqcError
-
     try:
         result = module.main(args)
     except GenqcError as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import random
 
+import numpy as np
+
 from genqc.config import SECTIONS, Params, load_params
 from genqc.io import print_table  # noqa: F401  (the stages' summary table; defined once, in the library)
 from genqc.threads import apply_threads, available_cores, per_process_threads
@@ -26,7 +28,5 @@ def params_from_args(args: argparse.Namespace) -> Params:
 
 def seed_everything(seed: int) -> None:
     """Seed Python and NumPy's legacy global generators (torch is seeded where it is used)."""
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -35,12 +35,15 @@ SPLIT_VALUES = ("train", "test")
 def _split_mask(hints: list[str] | None, labels: np.ndarray, split: str, fraction: float, seed: int) -> np.ndarray:
     if split == "source":
         if hints is None:
-            raise ConfigError("ingest.split='source' but this source has no train/test split of its own; "
-                              "use ingest.split: stratified")  # fmt: skip
+            raise ConfigError(
+                "ingest.split='source' but this source has no train/test split of its own; use ingest.split: stratified"
+            )
         unknown = sorted(set(hints) - set(SPLIT_VALUES))
         if unknown:
-            raise ConfigError(f"ingest.split='source' but the source's split column holds {unknown[:5]}; "
-                              f"allowed: {', '.join(SPLIT_VALUES)}")  # fmt: skip
+            raise ConfigError(
+                f"ingest.split='source' but the source's split column holds {unknown[:5]}; "
+                f"allowed: {', '.join(SPLIT_VALUES)}"
+            )
         return np.asarray(hints) == "test"
     return stratified_split(labels, fraction, seed)
 
@@ -78,35 +81,61 @@ def write_outputs(frames: dict[Path, pd.DataFrame], classes: dict, summary: dict
 def main(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     cfg = params.ingest
-    loaded = load_source(cfg.source, size=cfg.image_size, channels=cfg.channels, resize=cfg.resize,
-                         class_map=cfg.class_map, max_bytes=cfg.max_array_mib * MIB)  # fmt: skip
+    loaded = load_source(
+        cfg.source,
+        size=cfg.image_size,
+        channels=cfg.channels,
+        resize=cfg.resize,
+        class_map=cfg.class_map,
+        max_bytes=cfg.max_array_mib * MIB,
+    )
     is_test = _split_mask(loaded.split_hints, loaded.labels, cfg.split, cfg.test_fraction, params.seed)
     table = images_to_table(
-        loaded.images, loaded.labels, loaded.ids, class_names=loaded.class_names, orig_sizes=loaded.orig_sizes,
-        orig_modes=loaded.orig_modes, sources=loaded.sources, extra=loaded.metadata,
-    )  # fmt: skip
-    rejected = pd.DataFrame({"path": [p for p, _ in loaded.rejected], "reason": [r for _, r in loaded.rejected]},
-                            dtype="string")  # fmt: skip
+        loaded.images,
+        loaded.labels,
+        loaded.ids,
+        class_names=loaded.class_names,
+        orig_sizes=loaded.orig_sizes,
+        orig_modes=loaded.orig_modes,
+        sources=loaded.sources,
+        extra=loaded.metadata,
+    )
+    rejected = pd.DataFrame(
+        {"path": [p for p, _ in loaded.rejected], "reason": [r for _, r in loaded.rejected]}, dtype="string"
+    )
     train, test = table[~is_test].reset_index(drop=True), table[is_test].reset_index(drop=True)
     if len(train) + len(test) + len(rejected) != loaded.n_inputs:
-        raise DataError(f"ingest accounting mismatch: {loaded.n_inputs} inputs != {len(train)} train + "
-                        f"{len(test)} test + {len(rejected)} rejected")  # fmt: skip
+        raise DataError(
+            f"ingest accounting mismatch: {loaded.n_inputs} inputs != {len(train)} train + "
+            f"{len(test)} test + {len(rejected)} rejected"
+        )
     if len(train) == 0 or len(test) == 0:
-        raise ConfigError(f"ingest.test_fraction={cfg.test_fraction} leaves {len(train)} train and {len(test)} "
-                          "test images; both splits need at least one")  # fmt: skip
-    summary = {"inputs": loaded.n_inputs, "train": len(train), "test": len(test), "rejected": len(rejected),
-               "classes": len(np.unique(loaded.labels))}  # fmt: skip
+        raise ConfigError(
+            f"ingest.test_fraction={cfg.test_fraction} leaves {len(train)} train and {len(test)} "
+            "test images; both splits need at least one"
+        )
+    summary = {
+        "inputs": loaded.n_inputs,
+        "train": len(train),
+        "test": len(test),
+        "rejected": len(rejected),
+        "classes": len(np.unique(loaded.labels)),
+    }
     write_outputs({INGEST_TRAIN: train, INGEST_TEST: test, INGEST_REJECTED: rejected}, class_record(loaded), summary)
-    print(f"ingest {shown(cfg.source)} -> {INGEST_DIR}/ ({cfg.image_size}x{cfg.image_size}x{cfg.channels}, "
-          f"resize={cfg.resize}, seed={params.seed})")  # fmt: skip
+    print(
+        f"ingest {shown(cfg.source)} -> {INGEST_DIR}/ ({cfg.image_size}x{cfg.image_size}x{cfg.channels}, "
+        f"resize={cfg.resize}, seed={params.seed})"
+    )
     print_table([(k, v) for k, v in summary.items()], ("", "count"))
     for note in loaded.notes:
         print(f"note: {shown(note)}")
     assigned = sorted(c.name for c in loaded.classes.values() if c.rule == ASSIGNED)
     if assigned:
-        print(f"note: {len(assigned)} class names were numbered in sorted order ({shown(', '.join(assigned[:5]))}"
-              f"{', ...' if len(assigned) > 5 else ''}); a new class sorting before them would renumber them: "
-              f"pin {INGEST_CLASSES}'s class_map in ingest.class_map")  # fmt: skip
+        print(
+            f"note: {len(assigned)} class names were numbered in sorted order ({shown(', '.join(assigned[:5]))}"
+            f"{', ...' if len(assigned) > 5 else ''}); a new class sorting before them would renumber them: "
+            f"pin {INGEST_CLASSES}'s class_map in ingest.class_map"
+        )
     if len(rejected):
         print(f"\nrejected inputs ({len(rejected)}; all listed in {INGEST_REJECTED}):")
         print_table([(shown(p), shown(r)) for p, r in loaded.rejected[:10]], ("path", "reason"))

@@ -22,8 +22,10 @@ def main(args: argparse.Namespace) -> int:
     family = params.train.model
     source = metrics_path(family)
     if not source.is_file():
-        raise FileNotFoundError(f"{source} not found: train.model={family!r} has not been evaluated; run "
-                        f"`dvc repro evaluate@{family}` (train.models must list {family!r})")  # fmt: skip
+        raise FileNotFoundError(
+            f"{source} not found: train.model={family!r} has not been evaluated; run "
+            f"`dvc repro evaluate@{family}` (train.models must list {family!r})"
+        )
     try:
         metrics = json.loads(source.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

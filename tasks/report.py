@@ -48,8 +48,13 @@ def revision(repo: Path) -> Revision:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
         if head.returncode == 0:
             commit = head.stdout.strip()
-            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                                    capture_output=True, text=True, timeout=30)  # fmt: skip
+            status = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         pass  # no git binary, or it hung: the report says "unknown"
@@ -59,8 +64,11 @@ def revision(repo: Path) -> Revision:
 
 
 def _family(loader: Loader, name: str, *, nearest: int, per_class: int, class_names: dict[int, str]) -> FamilyOutputs:
-    train, sample, evaluate = f"run `dvc repro train@{name}`", f"run `dvc repro sample@{name}`", \
-        f"run `dvc repro evaluate@{name}`"  # fmt: skip
+    train, sample, evaluate = (
+        f"run `dvc repro train@{name}`",
+        f"run `dvc repro sample@{name}`",
+        f"run `dvc repro evaluate@{name}`",
+    )
     return FamilyOutputs(
         name=name,
         metrics=loader.json_dict(metrics_path(name), "metrics", evaluate),
@@ -82,8 +90,10 @@ def main(args: argparse.Namespace) -> int:
     families = [args.model] if getattr(args, "model", None) else list(params.train.models)
     loader = Loader()
     class_names = loader.class_names(VALIDATED_TRAIN) or loader.class_names(INGEST_TRAIN)
-    outputs = [_family(loader, name, nearest=params.evaluate.nearest, per_class=params.sample.grid,
-                       class_names=class_names) for name in families]  # fmt: skip
+    outputs = [
+        _family(loader, name, nearest=params.evaluate.nearest, per_class=params.sample.grid, class_names=class_names)
+        for name in families
+    ]
     data = ReportData(
         families=outputs,
         primary=params.train.model,

@@ -80,9 +80,14 @@ def prepare(params: Params, family: str) -> Prepared:
         model = build_model(family, {**section, **shape})
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"train.{family}: {exc}") from None
-    fields: dict[str, Any] = {"train.model": family, "seed": params.seed, "ingest.image_size": shape["image_size"],
-                              "ingest.channels": shape["channels"], "num_classes": num_classes,
-                              "data.sha256": digest}  # fmt: skip
+    fields: dict[str, Any] = {
+        "train.model": family,
+        "seed": params.seed,
+        "ingest.image_size": shape["image_size"],
+        "ingest.channels": shape["channels"],
+        "num_classes": num_classes,
+        "data.sha256": digest,
+    }
     fields.update({f"train.{family}.{k}": v for k, v in model.config_dict().items() if k not in SHAPE_FIELDS})
     fields.update({f"train.{k}": getattr(cfg, k) for k in RECIPE_KEYS})
     fields = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
@@ -108,8 +113,11 @@ def _launch(args: argparse.Namespace, params: Params, family: str) -> int:
         check_resumable(checkpoints_dir(family), prepare(params, family).fields)
     else:
         _start_fresh(family)
-    print(f"train {family}: {cfg.nproc} processes under torchrun, global batch {cfg.batch_size} "
-          f"({cfg.batch_size // cfg.nproc} per process)", flush=True)  # fmt: skip
+    print(
+        f"train {family}: {cfg.nproc} processes under torchrun, global batch {cfg.batch_size} "
+        f"({cfg.batch_size // cfg.nproc} per process)",
+        flush=True,
+    )
     module_args = ["genqc.cli", "train", "--params", str(args.params), "--model", family]
     code = launch_torchrun(module_args, cfg.nproc)
     return 0 if code == 0 else 1
@@ -131,20 +139,34 @@ def main(args: argparse.Namespace) -> int:
     prepared = prepare(params, family)
     init_process_group(ctx, device)
     try:
-        result = train(prepared.model, prepared.images, prepared.labels, train_config(params), fields=prepared.fields,
-                       run_dir=checkpoints_dir(family), log_dir=TRAIN_REPORTS / family if ctx.is_main else None,
-                       device=device, ctx=ctx)  # fmt: skip
+        result = train(
+            prepared.model,
+            prepared.images,
+            prepared.labels,
+            train_config(params),
+            fields=prepared.fields,
+            run_dir=checkpoints_dir(family),
+            log_dir=TRAIN_REPORTS / family if ctx.is_main else None,
+            device=device,
+            ctx=ctx,
+        )
     finally:
         destroy_process_group()
     if not ctx.is_main:
         return 0
     losses = {k: v for k, v in result.values.items() if k.endswith("/loss")}
-    print(f"\ntrain {family} on {device.type} x{ctx.world}: steps {result.start_step} -> {result.final_step} of "
-          f"{cfg.steps}, {len(prepared.images)} images, seed {params.seed}")  # fmt: skip
+    print(
+        f"\ntrain {family} on {device.type} x{ctx.world}: steps {result.start_step} -> {result.final_step} of "
+        f"{cfg.steps}, {len(prepared.images)} images, seed {params.seed}"
+    )
     rows = [(k, f"{v:.4g}") for k, v in losses.items()]
-    rows += [("images/s", f"{result.images_per_s:.0f}"), ("seconds", f"{result.seconds:.1f}"),
-             ("ema", "on" if result.ema else "off <train.ema_decay=0>"),
-             ("checkpoint", checkpoints_dir(family) / LAST), ("sampling weights", result.sampling_checkpoint),
-             ("samples", result.samples_png)]  # fmt: skip
+    rows += [
+        ("images/s", f"{result.images_per_s:.0f}"),
+        ("seconds", f"{result.seconds:.1f}"),
+        ("ema", "on" if result.ema else "off <train.ema_decay=0>"),
+        ("checkpoint", checkpoints_dir(family) / LAST),
+        ("sampling weights", result.sampling_checkpoint),
+        ("samples", result.samples_png),
+    ]
     print_table(rows, ("", "value"))
     return 0

@@ -55,8 +55,15 @@ def _read_split(split: str) -> pd.DataFrame:
 def main(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     frames = {split: _read_split(split) for split in SPLITS}
-    result = validate(frames["train"], frames["test"], params.validate_, image_size=params.ingest.image_size,
-                      channels=params.ingest.channels, project=GX_PROJECT, docs=DOCS)  # fmt: skip
+    result = validate(
+        frames["train"],
+        frames["test"],
+        params.validate_,
+        image_size=params.ingest.image_size,
+        channels=params.ingest.channels,
+        project=GX_PROJECT,
+        docs=DOCS,
+    )
     for split, frame in result.clean.items():
         write_parquet(frame, OUTPUTS[split])
     write_parquet(result.quarantine, QUARANTINE)
@@ -65,21 +72,30 @@ def main(args: argparse.Namespace) -> int:
     _print_summary(result)
     if result.status == FAILED:
         failed = result.metrics()["errors_failed"]
-        raise GateFailure(f"{failed} error-level expectation(s) failed; details in {SUMMARY} and {DOCS}/index.html; "
-                          f"quarantined rows in {QUARANTINE}")  # fmt: skip
+        raise GateFailure(
+            f"{failed} error-level expectation(s) failed; details in {SUMMARY} and {DOCS}/index.html; "
+            f"quarantined rows in {QUARANTINE}"
+        )
     return 0
 
 
 def _print_summary(result: ValidationResult) -> None:
     counts, checks = result.counts, result.checks
     print(f"validate {INGEST_DIR}/ -> {VALIDATE_DIR}/, {VALIDATION_REPORTS}/ ({len(checks)} expectations)")
-    print_table([(s, counts[f"ingested_{s}"], counts[f"clean_{s}"], counts[f"ingested_{s}"] - counts[f"clean_{s}"])
-                 for s in SPLITS], ("split", "ingested", "clean", "quarantined"))  # fmt: skip
+    print_table(
+        [
+            (s, counts[f"ingested_{s}"], counts[f"clean_{s}"], counts[f"ingested_{s}"] - counts[f"clean_{s}"])
+            for s in SPLITS
+        ],
+        ("split", "ingested", "clean", "quarantined"),
+    )
     if len(result.quarantine):
         reasons = result.quarantine["reasons"].explode().value_counts()
         print("\nquarantine reasons: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
-    print(f"\ngate {result.status.upper()}: {sum(r.success for r in checks)} of {len(checks)} expectations met; "
-          f"Data Docs: {DOCS}/index.html")  # fmt: skip
+    print(
+        f"\ngate {result.status.upper()}: {sum(r.success for r in checks)} of {len(checks)} expectations met; "
+        f"Data Docs: {DOCS}/index.html"
+    )
     failed = failure_rows(checks)
     if failed:
         print_table(failed, ("check", "severity", "observed", "allowed", "rows"))

@@ -27,11 +27,24 @@ TINY_OVERRIDES: dict = {
     "ingest": {"source": "builtin:digits", "image_size": 16, "resize": "stretch", "test_fraction": 0.25},
     "augment": {"copies": 1},
     "classifier": {"epochs": 1, "batch_size": 64, "device": "cpu"},
-    "train": {"steps": 2, "batch_size": 16, "device": "cpu", "checkpoint_every": 1, "image_every": 2, "grid_size": 16,
-              "log_every": 1},
+    "train": {
+        "steps": 2,
+        "batch_size": 16,
+        "device": "cpu",
+        "checkpoint_every": 1,
+        "image_every": 2,
+        "grid_size": 16,
+        "log_every": 1,
+    },
     "sample": {"n": 8, "batch_size": 8, "device": "cpu"},
-    "evaluate": {"bootstrap": 5, "kid_subsets": 5, "kid_subset_size": 4, "device": "cpu", "max_train": 64,
-                 "extractors": ["classifier"]},
+    "evaluate": {
+        "bootstrap": 5,
+        "kid_subsets": 5,
+        "kid_subset_size": 4,
+        "device": "cpu",
+        "max_train": 64,
+        "extractors": ["classifier"],
+    },
     "gates": {"fail": False},  # two training steps make a bad model: record the verdicts, do not fail the chain
 }
 
@@ -84,8 +97,9 @@ def run_genqc(*args: str, cwd: Path, timeout: float = 600) -> subprocess.Complet
     """Run the real ``genqc`` console entry point in a subprocess (exit codes and output as users see them)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "genqc.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "genqc.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def copy_repo(destination: Path) -> Path:

@@ -15,14 +15,27 @@ from tests.conftest import REPO, copy_repo, run_genqc
 
 
 def test_help_lists_every_stage_and_imports_nothing_heavy() -> None:
-    code = ("import sys, contextlib, io\nfrom genqc.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
-            "    try: main(['--help'])\n    except SystemExit: pass\n"
-            "heavy = [m for m in ('torch', 'great_expectations', 'prefect', 'pandas', 'dvc') if m in sys.modules]\n"
-            "print(out.getvalue()); print('HEAVY', heavy)")  # fmt: skip
+    code = (
+        "import sys, contextlib, io\nfrom genqc.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try: main(['--help'])\n    except SystemExit: pass\n"
+        "heavy = [m for m in ('torch', 'great_expectations', 'prefect', 'pandas', 'dvc') if m in sys.modules]\n"
+        "print(out.getvalue()); print('HEAVY', heavy)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    for stage in ("ingest", "validate", "augment", "classifier", "train", "sample", "evaluate", "report",
-                  "metrics", "run", "serve"):  # fmt: skip
+    for stage in (
+        "ingest",
+        "validate",
+        "augment",
+        "classifier",
+        "train",
+        "sample",
+        "evaluate",
+        "report",
+        "metrics",
+        "run",
+        "serve",
+    ):
         assert stage in result.stdout
     assert "HEAVY []" in result.stdout
 
@@ -44,12 +57,20 @@ def _without_project_env() -> dict[str, str]:
 
 
 def test_a_project_command_outside_a_project_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "genqc.cli", "ingest"], cwd=tmp_path, env=_without_project_env(),
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "genqc.cli", "ingest"],
+        cwd=tmp_path,
+        env=_without_project_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
-    assert done.stderr == (f"genqc ingest: error: not inside a genqc project: no dvc.yaml in {tmp_path.resolve()} or "
-                           f"any parent; run from the project root (where dvc.yaml and params.yaml are) or set "
-                           f"{PROJECT_ENV}\n")  # fmt: skip
+    assert done.stderr == (
+        f"genqc ingest: error: not inside a genqc project: no dvc.yaml in {tmp_path.resolve()} or "
+        f"any parent; run from the project root (where dvc.yaml and params.yaml are) or set "
+        f"{PROJECT_ENV}\n"
+    )
 
 
 def test_the_project_is_found_from_a_subdirectory_or_from_the_environment(tmp_path: Path, monkeypatch) -> None:
@@ -80,8 +101,9 @@ def test_the_stage_module_is_the_projects_file_and_loaded_once() -> None:
 def test_the_wheel_installs_only_the_library(tmp_path: Path) -> None:
     source = copy_repo(tmp_path / "src")
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-    done = subprocess.run([*command, "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [*command, "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     (wheel,) = (tmp_path / "dist").glob("genqc-*.whl")
     with zipfile.ZipFile(wheel) as archive:

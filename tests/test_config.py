@@ -92,8 +92,11 @@ def test_each_derived_section_has_its_dataclass_fields_types_ranges_and_defaults
         field = section.model_fields[item.name]
         assert field.default == item.default, (path, item.name)
         declared = hints[item.name]
-        base, metadata = (declared.__origin__, list(declared.__metadata__)) if typing.get_origin(declared) is (
-            typing.Annotated) else (declared, [])  # fmt: skip
+        base, metadata = (
+            (declared.__origin__, list(declared.__metadata__))
+            if typing.get_origin(declared) is (typing.Annotated)
+            else (declared, [])
+        )
         assert field.annotation == base, (path, item.name)
         assert metadata == [m for m in field.metadata if type(m).__module__ == "annotated_types"], (path, item.name)
 
@@ -120,15 +123,18 @@ def test_params_yaml_documents_every_key_of_the_derived_sections(section: str) -
 def test_the_stage_builds_the_loop_config_from_params_with_the_top_level_seed() -> None:
     params = parse_params({**real_params(), "seed": 7})
     config = params.train.build(TrainConfig, seed=params.seed)
-    assert config == TrainConfig(**{**params.train.model_dump(include=set(TrainConfig.__dataclass_fields__)),
-                                    "seed": 7})  # fmt: skip
+    assert config == TrainConfig(
+        **{**params.train.model_dump(include=set(TrainConfig.__dataclass_fields__)), "seed": 7}
+    )
 
 
 def test_a_dataclass_check_runs_when_params_load() -> None:
     with pytest.raises(ConfigError) as info:
         parse_params({"train": {"dcgan": {"diffaugment": "translation,blur"}}}, "params.yaml")
-    assert str(info.value) == ("params.yaml: train.dcgan.diffaugment='translation,blur': unknown op(s) blur; "
-                               "allowed: translation, cutout, color (comma-separated) or '' to disable")  # fmt: skip
+    assert str(info.value) == (
+        "params.yaml: train.dcgan.diffaugment='translation,blur': unknown op(s) blur; "
+        "allowed: translation, cutout, color (comma-separated) or '' to disable"
+    )
 
 
 def test_an_old_shared_optimiser_key_says_where_it_moved() -> None:
@@ -168,8 +174,10 @@ def test_duplicate_keys_are_refused_with_their_path_and_line(tmp_path: Path) -> 
     path.write_text("seed: 0\ntrain:\n  steps: 5\n  vae:\n    lr: 0.1\n    lr: 0.2\n  steps: 6\n")
     with pytest.raises(ConfigError) as info:
         load_params(path)
-    assert str(info.value) == (f"{path}: duplicate key train.vae.lr (line 6), train.steps (line 7); YAML would keep "
-                               "only the last, so give each key once")  # fmt: skip
+    assert str(info.value) == (
+        f"{path}: duplicate key train.vae.lr (line 6), train.steps (line 7); YAML would keep "
+        "only the last, so give each key once"
+    )
 
 
 def test_an_empty_file_and_a_missing_section_are_refused_naming_the_sections(tmp_path: Path) -> None:

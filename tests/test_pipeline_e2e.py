@@ -23,8 +23,9 @@ def _dvc(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedPro
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(cwd) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "2")
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def _git(*args: str, cwd: Path) -> None:
@@ -42,14 +43,24 @@ def test_dvc_repro_runs_the_whole_chain_and_a_second_run_does_nothing(tmp_path: 
 
     first = _dvc("repro", cwd=repo)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for stage in ("ingest", "validate", "augment", "classifier", "train@dcgan", "sample@dcgan", "evaluate@dcgan",
-                  "publish"):  # fmt: skip
+    for stage in (
+        "ingest",
+        "validate",
+        "augment",
+        "classifier",
+        "train@dcgan",
+        "sample@dcgan",
+        "evaluate@dcgan",
+        "publish",
+    ):
         assert f"Running stage '{stage}'" in first.stdout, stage
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
     assert metrics["model"] == "dcgan" and metrics["n_samples"] == 8
     assert "fd_classifier" in metrics and "fd_classifier_floor" in metrics and "gates_passed" in metrics
-    assert metrics == {**json.loads((repo / "reports" / "evaluate" / "dcgan" / "metrics.json").read_text()),
-                       "model": "dcgan"}  # fmt: skip
+    assert metrics == {
+        **json.loads((repo / "reports" / "evaluate" / "dcgan" / "metrics.json").read_text()),
+        "model": "dcgan",
+    }
     assert (repo / "data" / "sample" / "dcgan" / "samples.parquet").is_file()
     assert (repo / "data" / "evaluate" / "dcgan" / "nearest.parquet").is_file()
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from genqc.data.tensors import tensor_to_uint8
 from genqc.models.base import GenerativeModel
 from genqc.models.layers import randn, sample_labels
 from genqc.sampling import SCORE, Source, image_seed, mixture_counts, plan_slots, sample_images
@@ -32,8 +33,9 @@ class FakeModel(GenerativeModel):
         super().__init__(config)
         torch.manual_seed(seed)
         dim = config.channels * config.image_size**2
-        self.decoder = nn.Sequential(nn.Linear(config.latent_dim + config.num_classes, 32), nn.BatchNorm1d(32),
-                                     nn.Tanh(), nn.Linear(32, dim))  # fmt: skip
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_dim + config.num_classes, 32), nn.BatchNorm1d(32), nn.Tanh(), nn.Linear(32, dim)
+        )
         self.decoder.eval()
 
     def groups(self) -> dict[str, list[nn.Parameter]]:
@@ -82,13 +84,12 @@ def test_batch_size_does_not_change_the_images() -> None:
 
 
 def test_any_single_row_regenerates_from_its_seed() -> None:
-    from genqc.data.tensors import tensor_to_uint8
-
     model = FakeModel(FakeConfig(num_classes=3))
     result = sample_images([Source("fake", model)], 7, seed=11, batch_size=3)
     row = 5
-    again = model.sample(1, labels=torch.tensor([result.label[row]]),
-                         generator=torch.Generator().manual_seed(int(result.seed[row])))  # fmt: skip
+    again = model.sample(
+        1, labels=torch.tensor([result.label[row]]), generator=torch.Generator().manual_seed(int(result.seed[row]))
+    )
     assert np.array_equal(tensor_to_uint8(again)[0], result.images[row])
 
 
@@ -128,8 +129,9 @@ def test_filter_keeps_only_draws_above_the_threshold_and_counts_the_rest() -> No
     source = [Source("fake", FakeModel(FakeConfig(num_classes=2)))]
     plain = sample_images(source, 40, seed=0, batch_size=16, scorer=_brightness_scorer)
     threshold = float(np.median(plain.columns["brightness"]))
-    result = sample_images(source, 12, seed=0, batch_size=5, scorer=_brightness_scorer, threshold=threshold,
-                           max_draws=20)  # fmt: skip
+    result = sample_images(
+        source, 12, seed=0, batch_size=5, scorer=_brightness_scorer, threshold=threshold, max_draws=20
+    )
     assert result.complete and result.accepted == 12
     assert (result.columns[SCORE] >= threshold).all()
     assert result.drawn == result.accepted + len(result.rejected["index"]) > 12
@@ -138,14 +140,16 @@ def test_filter_keeps_only_draws_above_the_threshold_and_counts_the_rest() -> No
     assert np.bincount(result.label).tolist() == [6, 6]  # redrawn slots keep their class: still balanced
     indices = np.concatenate([result.index, result.rejected["index"]])
     assert sorted(indices.tolist()) == list(range(result.drawn))  # every candidate accounted for once
-    same = sample_images(source, 12, seed=0, batch_size=12, scorer=_brightness_scorer, threshold=threshold,
-                         max_draws=20)  # fmt: skip
+    same = sample_images(
+        source, 12, seed=0, batch_size=12, scorer=_brightness_scorer, threshold=threshold, max_draws=20
+    )
     assert np.array_equal(same.images, result.images)  # the filter does not depend on the batch size either
 
 
 def test_filter_stops_at_the_draw_cap_and_says_it_is_short() -> None:
-    result = sample_images([Source("fake", FakeModel())], 5, seed=0, batch_size=5, scorer=_brightness_scorer,
-                           threshold=2.0, max_draws=3)  # fmt: skip
+    result = sample_images(
+        [Source("fake", FakeModel())], 5, seed=0, batch_size=5, scorer=_brightness_scorer, threshold=2.0, max_draws=3
+    )
     assert not result.complete and result.accepted == 0 and result.drawn == 15
     assert len(result.rejected["index"]) == 15
 
@@ -154,6 +158,7 @@ def test_nan_scores_never_pass_the_filter() -> None:
     def nan_scorer(images: np.ndarray) -> dict[str, np.ndarray]:
         return {SCORE: np.full(len(images), np.nan)}
 
-    result = sample_images([Source("fake", FakeModel())], 3, seed=0, batch_size=3, scorer=nan_scorer,
-                           threshold=0.0, max_draws=1)  # fmt: skip
+    result = sample_images(
+        [Source("fake", FakeModel())], 3, seed=0, batch_size=3, scorer=nan_scorer, threshold=0.0, max_draws=1
+    )
     assert result.accepted == 0

@@ -38,14 +38,31 @@ IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 NPY_HEADER_LIMIT = 10_000  # numpy's own default cap on a .npy header's length
 # What gzip and zipfile raise on damaged or hostile bytes (zipfile's parsers also let IndexError, struct.error,
 # OverflowError... through on malformed headers); all of them mean "this file is not what it claims".
-DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
-                     RuntimeError, ValueError, IndexError, KeyError, OverflowError, struct.error)  # fmt: skip
+DECOMPRESS_ERRORS = (
+    OSError,
+    EOFError,
+    zlib.error,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+)
 
 
 def file_kind(mode: int) -> str:
     """A readable name for a non-regular file type."""
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory")):  # fmt: skip
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -84,8 +101,10 @@ def human_bytes(n: int) -> str:
 def check_size(declared: int, max_bytes: int, what: str) -> None:
     """Refuse a declared size over the limit before anything is allocated."""
     if declared > max_bytes:
-        raise DataError(f"{what}: its header declares {human_bytes(declared)}, over the "
-                        f"{human_bytes(max_bytes)} limit ({LIMIT_KEY}); refused before reading")  # fmt: skip
+        raise DataError(
+            f"{what}: its header declares {human_bytes(declared)}, over the "
+            f"{human_bytes(max_bytes)} limit ({LIMIT_KEY}); refused before reading"
+        )
 
 
 def read_exact(handle: BinaryIO, n: int, what: str) -> np.ndarray:
@@ -104,8 +123,9 @@ def read_exact(handle: BinaryIO, n: int, what: str) -> np.ndarray:
 def expect_end(handle: BinaryIO, what: str) -> None:
     """Data past the declared size is refused, never read to its end (a decompression bomb's tail)."""
     if handle.read(1):
-        raise DataError(f"{what}: holds more data than its header declares; refused (a damaged file or a "
-                        "decompression bomb)")  # fmt: skip
+        raise DataError(
+            f"{what}: holds more data than its header declares; refused (a damaged file or a decompression bomb)"
+        )
 
 
 # --------------------------------------------------------------------------- IDX
@@ -192,8 +212,10 @@ def _read_npy(member: BinaryIO, what: str, max_bytes: int, member_size: int) -> 
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     check_size(nbytes, max_bytes, f"{what} (shape {shape})")
     if member.tell() + nbytes != member_size:
-        raise DataError(f"{what}: its header declares {human_bytes(nbytes)} of data (shape {shape}) but the "
-                        f"member holds {human_bytes(member_size - member.tell())}")  # fmt: skip
+        raise DataError(
+            f"{what}: its header declares {human_bytes(nbytes)} of data (shape {shape}) but the "
+            f"member holds {human_bytes(member_size - member.tell())}"
+        )
     data = read_exact(member, nbytes, what)
     expect_end(member, what)
     array = data.view(dtype).reshape(shape, order="F" if fortran else "C")
@@ -203,6 +225,7 @@ def _read_npy(member: BinaryIO, what: str, max_bytes: int, member_size: int) -> 
 # --------------------------------------------------------------------------- Parquet
 def read_parquet(path: Path, *, max_bytes: int):  # -> pd.DataFrame (pandas imported lazily)
     """Read a Parquet file after checking its metadata's uncompressed size against ``max_bytes``."""
+    # Deferred: genqc.config imports this module (through sources), and loading params must not pay for pyarrow.
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -113,8 +113,10 @@ def pil_to_array(img: Image.Image) -> np.ndarray:
         if img.mode == "I" and raw.size:
             low, high = int(raw.min()), int(raw.max())
             if low < 0 or high > 65535:
-                raise ValueError(f"32-bit integer pixels span {low}..{high}, outside 0..65535; refused, not "
-                                 "clipped: save the image as 8- or 16-bit")  # fmt: skip
+                raise ValueError(
+                    f"32-bit integer pixels span {low}..{high}, outside 0..65535; refused, not "
+                    "clipped: save the image as 8- or 16-bit"
+                )
             raw = raw.astype(np.uint8) if high <= 255 else raw.astype(np.uint16)
         return array_to_uint8(raw)[:, :, None]
     if img.mode == "F":

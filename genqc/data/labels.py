@@ -77,16 +77,20 @@ def assign_labels(names: Iterable[str], pinned: Mapping[str, int] | None = None)
             unnumbered.append(name)
             continue
         if info.label in taken:
-            raise ConfigError(f"class names {taken[info.label]!r} and {name!r} both get label {info.label}; "
-                              "give one of them another label in ingest.class_map")  # fmt: skip
+            raise ConfigError(
+                f"class names {taken[info.label]!r} and {name!r} both get label {info.label}; "
+                "give one of them another label in ingest.class_map"
+            )
         taken[info.label] = name
         classes[name] = info
     reserved = set(taken) | set(pinned.values())
     following = max(reserved) + 1 if reserved else 0
     for name in unnumbered:
         if following > MAX_LABEL:
-            raise ConfigError(f"class {name!r} would get label {following}, above the largest allowed "
-                              f"{MAX_LABEL}; pin smaller labels in ingest.class_map")  # fmt: skip
+            raise ConfigError(
+                f"class {name!r} would get label {following}, above the largest allowed "
+                f"{MAX_LABEL}; pin smaller labels in ingest.class_map"
+            )
         classes[name] = ClassInfo(following, name, ASSIGNED)
         following += 1
     return classes
@@ -132,14 +136,17 @@ def check_labels(values: np.ndarray, *, where: str, class_map: Mapping[str, int]
             if isinstance(v, numbers.Real)
             and not isinstance(v, bool | np.bool_)
             and not (isinstance(v, float) and math.isnan(v))
-        ]  # fmt: skip  (NaN: a missing value)
+        ]  # NaN: a missing value
         if text and numbers_:
-            raise ConfigError(f"{where}: labels mix class names and numbers (e.g. {text[0]!r} and {numbers_[0]!r}); "
-                              "use one kind")  # fmt: skip
+            raise ConfigError(
+                f"{where}: labels mix class names and numbers (e.g. {text[0]!r} and {numbers_[0]!r}); use one kind"
+            )
         items = [_text(v) if isinstance(v, str | bytes) else v for v in items]
     else:
-        raise ConfigError(f"{where}: labels of dtype {values.dtype} are not supported; use integers "
-                          f"0..{MAX_LABEL} or class-name strings")  # fmt: skip
+        raise ConfigError(
+            f"{where}: labels of dtype {values.dtype} are not supported; use integers "
+            f"0..{MAX_LABEL} or class-name strings"
+        )
     reasons: list[str | None] = []
     for value in items:
         if isinstance(value, str):

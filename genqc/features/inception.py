@@ -34,7 +34,9 @@ from genqc.errors import ConfigError
 from genqc.features.base import DEFAULT_LAYERS, FeatureExtractor, file_sha256, resize_square, rgb_unit
 from genqc.features.registry import register_extractor
 
-FID_WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+FID_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+)
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 # SHA-256 of the official file, as published with its download by several FID tool kits; the
 # filename's 6726825d is its first 8 hex digits (torch.hub's naming convention).
@@ -107,8 +109,13 @@ class InceptionC(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         bd = x
-        for conv in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                     self.branch7x7dbl_5):  # fmt: skip
+        for conv in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             bd = conv(bd)
         return torch.cat([self.branch1x1(x), b7, bd, self.branch_pool(_avg_pool_no_pad(x))], 1)
 
@@ -183,8 +190,19 @@ class FIDInceptionV3(nn.Module):
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # (B, 64, 73, 73)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))  # (B, 192, 71, 71)
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # (B, 192, 35, 35)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                      self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):  # fmt: skip
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)  # ends at (B, 2048, 8, 8)
         pool = x.mean(dim=(2, 3))  # (B, 2048, 8, 8) -> (B, 2048)
         return pool, self.fc(pool)
@@ -196,8 +214,9 @@ def _layout_problems(state: dict[str, torch.Tensor], model: nn.Module) -> list[s
     found = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     problems = [f"missing {k}" for k in expected if k not in found]
     problems += [f"unexpected {k}" for k in found if k not in expected]
-    problems += [f"{k} has shape {found[k]}, expected {expected[k]}" for k in expected
-                 if k in found and found[k] != expected[k]]  # fmt: skip
+    problems += [
+        f"{k} has shape {found[k]}, expected {expected[k]}" for k in expected if k in found and found[k] != expected[k]
+    ]
     return problems
 
 
@@ -210,8 +229,7 @@ def _default_weights() -> Path:
     socket.setdefaulttimeout(60)  # urllib waits forever by default; a black-holed network must not hang a stage
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(FID_WEIGHTS_URL, str(target), hash_prefix=FID_WEIGHTS_SHA256[:8],
-                                       progress=False)  # fmt: skip
+        torch.hub.download_url_to_file(FID_WEIGHTS_URL, str(target), hash_prefix=FID_WEIGHTS_SHA256[:8], progress=False)
     except Exception as exc:  # no network, proxy, disk: the user's remedy is the same
         raise ConfigError(
             f"the FID Inception weights could not be downloaded from {FID_WEIGHTS_URL} ({type(exc).__name__}: "
@@ -237,18 +255,23 @@ def load_inception_weights(path: str | Path, *, require_official: bool = False) 
     official = sha == FID_WEIGHTS_SHA256
     prefix = re.search(r"-([0-9a-f]{8})\.pth?$", path.name)
     if prefix and not sha.startswith(prefix.group(1)):
-        raise ConfigError(f"{WEIGHTS_KEY}={str(path)!r}: SHA-256 {sha[:16]}... does not match the hash prefix "
-                          f"{prefix.group(1)} in its name; the file is corrupt or truncated: download it again")
+        raise ConfigError(
+            f"{WEIGHTS_KEY}={str(path)!r}: SHA-256 {sha[:16]}... does not match the hash prefix "
+            f"{prefix.group(1)} in its name; the file is corrupt or truncated: download it again"
+        )
     if require_official and not official:
-        raise ConfigError(f"{WEIGHTS_KEY}={str(path)!r}: SHA-256 {sha} is not the official FID weights' "
-                          f"{FID_WEIGHTS_SHA256}; FID needs the official {FID_WEIGHTS_FILE}")  # fmt: skip
+        raise ConfigError(
+            f"{WEIGHTS_KEY}={str(path)!r}: SHA-256 {sha} is not the official FID weights' "
+            f"{FID_WEIGHTS_SHA256}; FID needs the official {FID_WEIGHTS_FILE}"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, non-tensor objects refused by weights_only
         raise ConfigError(f"{WEIGHTS_KEY}={str(path)!r}: not a readable PyTorch state_dict ({exc})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"{WEIGHTS_KEY}={str(path)!r}: expected a state_dict (name -> tensor), "
-                          f"got {type(state).__name__}")  # fmt: skip
+        raise ConfigError(
+            f"{WEIGHTS_KEY}={str(path)!r}: expected a state_dict (name -> tensor), got {type(state).__name__}"
+        )
     return state, sha, official
 
 
@@ -269,8 +292,10 @@ class InceptionFID(FeatureExtractor):
         problems = _layout_problems(state, self.net)
         if problems:
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-            raise ConfigError(f"{WEIGHTS_KEY}={str(path)!r} does not have the pytorch-fid Inception layout of "
-                              f"{FID_WEIGHTS_FILE}: {shown}")  # fmt: skip
+            raise ConfigError(
+                f"{WEIGHTS_KEY}={str(path)!r} does not have the pytorch-fid Inception layout of "
+                f"{FID_WEIGHTS_FILE}: {shown}"
+            )
         self.net.load_state_dict(state, strict=False)  # strict key check done above, counters aside
         self.requires_grad_(False)
         self.eval()

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from genqc.data import bounded
+from genqc.data import table as tbl
 from genqc.data.convert import array_to_uint8, to_channels
 from genqc.data.sources import DEFAULT_MAX_BYTES, image_files, read_image_file
 from genqc.errors import ConfigError, DataError
@@ -45,8 +46,9 @@ def load_image_set(path: str | Path, *, role: str = "images") -> ImageSet:
     """Read a folder, .parquet image table or .npz; ``role`` ("real", "fake") names it in errors."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{role} path {path} not found; give an image folder, an image table (.parquet) "
-                          "or an .npz of images")  # fmt: skip
+        raise ConfigError(
+            f"{role} path {path} not found; give an image folder, an image table (.parquet) or an .npz of images"
+        )
     if path.is_dir():
         loaded = _load_folder(path)
     elif path.suffix.lower() == ".npz":
@@ -54,8 +56,10 @@ def load_image_set(path: str | Path, *, role: str = "images") -> ImageSet:
     elif path.suffix.lower() == ".parquet":
         loaded = _load_table(path, role)
     else:
-        raise ConfigError(f"{role} path {path}: unsupported file type {path.suffix or '(none)'}; give an image "
-                          "folder, an image table (.parquet) or an .npz of images")  # fmt: skip
+        raise ConfigError(
+            f"{role} path {path}: unsupported file type {path.suffix or '(none)'}; give an image "
+            "folder, an image table (.parquet) or an .npz of images"
+        )
     if len(loaded) == 0:
         reasons = "; ".join(sorted({reason for _, reason in loaded.rejected})[:3])
         detail = f" ({len(loaded.rejected)} rejected: {reasons})" if loaded.rejected else ""
@@ -85,13 +89,15 @@ def _load_npz(path: Path, role: str) -> ImageSet:
     elif len(arrays) == 1:
         raw = next(iter(arrays.values()))
     else:
-        raise ConfigError(f"{role} path {path}: needs an array named 'images' (or a single array); "
-                          f"found {sorted(arrays)}")  # fmt: skip
+        raise ConfigError(
+            f"{role} path {path}: needs an array named 'images' (or a single array); found {sorted(arrays)}"
+        )
     if raw.ndim == 3:
         raw = raw[:, :, :, None]  # (N, H, W) -> (N, H, W, 1)
     if raw.ndim != 4 or raw.shape[3] not in (1, 3, 4):
-        raise ConfigError(f"{role} path {path}: images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4; "
-                          f"got shape {raw.shape}")  # fmt: skip
+        raise ConfigError(
+            f"{role} path {path}: images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape {raw.shape}"
+        )
     if raw.dtype.kind not in "uif":
         raise ConfigError(f"{role} path {path}: images must be numeric, got dtype {raw.dtype}")
     max_value = 255.0 if raw.dtype.kind == "f" and raw.size and float(np.nanmax(raw)) > 1.0 else None
@@ -105,8 +111,6 @@ def _load_npz(path: Path, role: str) -> ImageSet:
 
 
 def _load_table(path: Path, role: str) -> ImageSet:
-    from genqc.data import table as tbl
-
     frame = tbl.read_table(str(path))
     images, rejected = [], []
     for row_id, data in zip(frame[tbl.ID], frame[tbl.IMAGE], strict=True):

@@ -34,11 +34,12 @@ def available() -> list[str]:
 
 def register_extractor(name: str) -> Callable[[type[FeatureExtractor]], type[FeatureExtractor]]:
     """Class decorator: register a ``FeatureExtractor`` subclass under ``name`` (lowercase, unique)."""
-    from genqc.features.base import FeatureExtractor
+    from genqc.features.base import FeatureExtractor  # deferred: torch; this registry stays cheap (see above)
 
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"extractor name {name!r} must be lowercase letters, digits, '_' or '-', "
-                         "starting with a letter")  # fmt: skip
+        raise ValueError(
+            f"extractor name {name!r} must be lowercase letters, digits, '_' or '-', starting with a letter"
+        )
 
     def decorate(cls: type[FeatureExtractor]) -> type[FeatureExtractor]:
         if not (isinstance(cls, type) and issubclass(cls, FeatureExtractor)):

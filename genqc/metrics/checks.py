@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+# torch is imported inside the functions that use it (deferred on purpose): `import genqc.metrics` must not
+# load torch, so NumPy features are measured without it (tests/features/test_registry.py checks this).
+
 
 class MetricWarning(UserWarning):
     """Base of every warning the metric functions issue (filter on it to silence them all)."""
@@ -67,8 +70,10 @@ def check_features(
         import torch
 
         if x.is_complex():
-            raise ValueError(f"{what} are complex ({x.dtype}); metrics need real-valued features "
-                             "(an imaginary part would be silently dropped)")  # fmt: skip
+            raise ValueError(
+                f"{what} are complex ({x.dtype}); metrics need real-valued features "
+                "(an imaginary part would be silently dropped)"
+            )
         finite = bool(torch.isfinite(x).all())
     else:
         check_real_dtype(np.asarray(x).dtype, what)
@@ -81,8 +86,10 @@ def check_features(
 def check_real_dtype(dtype: np.dtype, what: str) -> None:
     """Refuse non-numeric and complex dtypes: casting complex to float drops the imaginary part silently."""
     if np.issubdtype(dtype, np.complexfloating):
-        raise ValueError(f"{what} are complex ({dtype}); metrics need real-valued features "
-                         "(an imaginary part would be silently dropped)")  # fmt: skip
+        raise ValueError(
+            f"{what} are complex ({dtype}); metrics need real-valued features "
+            "(an imaginary part would be silently dropped)"
+        )
     if not np.issubdtype(dtype, np.number) or dtype == np.bool_:
         raise ValueError(f"{what} must be numeric; got dtype {dtype}")
 
@@ -95,12 +102,15 @@ def check_result(metric: str, values: dict[str, float]) -> dict[str, float]:
     """
     for output, value in values.items():
         if isinstance(value, complex) or np.iscomplexobj(value):
-            raise ValueError(f"metric {metric!r}: output {output!r} is complex ({value}); the inputs were not "
-                             "real-valued features")  # fmt: skip
+            raise ValueError(
+                f"metric {metric!r}: output {output!r} is complex ({value}); the inputs were not real-valued features"
+            )
         if not np.isfinite(float(value)):
-            raise ValueError(f"metric {metric!r}: output {output!r} is not finite ({value}); the features' "
-                             "magnitudes overflow its float64 arithmetic (rescale them) or the inputs are "
-                             "degenerate")  # fmt: skip
+            raise ValueError(
+                f"metric {metric!r}: output {output!r} is not finite ({value}); the features' "
+                "magnitudes overflow its float64 arithmetic (rescale them) or the inputs are "
+                "degenerate"
+            )
     return values
 
 

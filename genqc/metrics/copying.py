@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
-from genqc.metrics.checks import check_pair
+from genqc.metrics.checks import check_pair, check_result, to_numpy
+from genqc.metrics.neighbors import as_tensor, column_mean, kth_sq_distances, pick_device, prepare
 
 SHIFTED_NEAR_COPY_SHARE = "memorization_shifted_near_copy_share"
 SHIFTED_MEDIAN_RATIO = "memorization_shifted_median_ratio"
@@ -83,12 +85,12 @@ def shifted_copies(
     chunk_size: int | None = None,
 ) -> ShiftedCopyReport:
     """Translation- and crop-robust near copies of training images among the samples (see the module docstring)."""
-    from genqc.metrics.neighbors import as_tensor, column_mean, kth_sq_distances, pick_device, prepare
-
     train, samples = _pixels(train_images, "train"), _pixels(sample_images, "sample")
     if train.shape[1:] != samples.shape[1:]:
-        raise ValueError(f"shifted copies: train images are {train.shape[1:]} and samples {samples.shape[1:]}; "
-                         "compare images of one size")  # fmt: skip
+        raise ValueError(
+            f"shifted copies: train images are {train.shape[1:]} and samples {samples.shape[1:]}; "
+            "compare images of one size"
+        )
     if len(train) < 2:
         raise ValueError("shifted copies need at least 2 training images (the scale is their neighbour distance)")
     if max_shift < 0 or 2 * max_shift >= min(train.shape[1:3]):
@@ -131,8 +133,6 @@ def _mann_whitney_z(samples: np.ndarray, test: np.ndarray) -> float:
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
     return rankdata(values, method="average")
 
 
@@ -150,10 +150,7 @@ def data_copying_ct(
     Raises ValueError when no cell holds ``min_cell_samples`` test images and samples
     (too few of either: lower ``cells`` or give more images).
     """
-    from sklearn.cluster import KMeans
-
-    from genqc.metrics.checks import check_result, to_numpy
-    from genqc.metrics.neighbors import as_tensor, column_mean, kth_sq_distances, pick_device, prepare
+    from sklearn.cluster import KMeans  # deferred: 1-3 s; `import genqc.metrics` stays cheap for the other metrics
 
     check_pair(train_features, sample_features, metric="C_T")
     check_pair(train_features, test_features, metric="C_T")
@@ -170,8 +167,10 @@ def data_copying_ct(
         near, _ = kth_sq_distances(prepare(as_tensor(x, dev), center), train, (1,))
         distances[role] = near[1].sqrt().cpu().numpy()
     kmeans = KMeans(n_clusters=cells, n_init=3, random_state=seed).fit(to_numpy(train_features).astype(np.float64))
-    cell_of = {role: kmeans.predict(to_numpy(x).astype(np.float64))
-               for role, x in (("test", test_features), ("samples", sample_features))}  # fmt: skip
+    cell_of = {
+        role: kmeans.predict(to_numpy(x).astype(np.float64))
+        for role, x in (("test", test_features), ("samples", sample_features))
+    }
     weighted, weights = 0.0, 0.0
     for c in range(cells):
         test_c, samples_c = distances["test"][cell_of["test"] == c], distances["samples"][cell_of["samples"] == c]
@@ -181,7 +180,9 @@ def data_copying_ct(
         weighted += share * _mann_whitney_z(samples_c, test_c)
         weights += share
     if weights == 0.0:
-        raise ValueError(f"C_T: no cell holds {min_cell_samples} test images and {min_cell_samples} samples "
-                         f"({len(distances['test'])} test, {len(distances['samples'])} samples, {cells} cells); "
-                         "lower cells or give more images")  # fmt: skip
+        raise ValueError(
+            f"C_T: no cell holds {min_cell_samples} test images and {min_cell_samples} samples "
+            f"({len(distances['test'])} test, {len(distances['samples'])} samples, {cells} cells); "
+            "lower cells or give more images"
+        )
     return check_result("C_T", {COPYING_CT: weighted / weights})

@@ -39,6 +39,7 @@ import numpy as np
 
 from genqc.metrics.bootstrap import CI_HIGH, CI_LOW, SE, centred_interval
 from genqc.metrics.checks import MetricWarning, check_pair, check_result, to_numpy, warn
+from genqc.metrics.fid import _details, fd_from_centred_rows
 
 FD_INF = "fd_inf"
 FD_INF_SLOPE = "fd_inf_slope"
@@ -57,8 +58,6 @@ def _fd_batch(x: np.ndarray, y: np.ndarray, rows_x: np.ndarray, rows_y: np.ndarr
     :mod:`genqc.metrics.fid`), so a bootstrap of small feature sets is not dominated by
     per-call overhead. Singular covariances fall back to the exact one-pair route.
     """
-    from genqc.metrics.fid import _details, fd_from_centred_rows
-
     count, (nx, dim), ny = len(rows_x), (rows_x.shape[1], x.shape[1]), rows_y.shape[1]
     out = np.empty(count)
     step = max(1, _BATCH_VALUES // ((nx + ny) * dim))
@@ -153,16 +152,22 @@ def fd_infinity(
     x, y = to_numpy(real).astype(np.float64), to_numpy(fake).astype(np.float64)
     smallest = min(len(x), len(y)) * fractions[-1]
     if smallest < 2:
-        raise ValueError(f"FD∞: the smallest subset ({fractions[-1]} x {min(len(x), len(y))} rows) has fewer than "
-                         "2 rows; give more samples or larger fractions")  # fmt: skip
+        raise ValueError(
+            f"FD∞: the smallest subset ({fractions[-1]} x {min(len(x), len(y))} rows) has fewer than "
+            "2 rows; give more samples or larger fractions"
+        )
     if smallest <= x.shape[1]:
-        warn(f"FD∞: the smallest subset has {int(smallest)} rows for {x.shape[1]} dimensions; the k/n bias law "
-             "it extrapolates needs subsets well above the dimension, so FD∞ and its interval are only "
-             f"indicative here (use at least {2 * x.shape[1]} samples per set)", MetricWarning)  # fmt: skip
+        warn(
+            f"FD∞: the smallest subset has {int(smallest)} rows for {x.shape[1]} dimensions; the k/n bias law "
+            "it extrapolates needs subsets well above the dimension, so FD∞ and its interval are only "
+            f"indicative here (use at least {2 * x.shape[1]} samples per set)",
+            MetricWarning,
+        )
     rng = np.random.default_rng(seed)
     with np.errstate(over="ignore", invalid="ignore"):
-        estimate, slope = (float(v[0]) for v in _extrapolate_many(x, y, [(np.arange(len(x)), np.arange(len(y)))],
-                                                                   fractions, reps, rng))  # fmt: skip
+        estimate, slope = (
+            float(v[0]) for v in _extrapolate_many(x, y, [(np.arange(len(x)), np.arange(len(y)))], fractions, reps, rng)
+        )
         out = {FD_INF: estimate, FD_INF_SLOPE: slope}
         if n_resamples:
             resamples = [(rng.integers(0, len(x), len(x)), rng.integers(0, len(y), len(y))) for _ in range(n_resamples)]

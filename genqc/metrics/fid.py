@@ -26,12 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.linalg import LinAlgError, cholesky, eigh
+from scipy.linalg.lapack import dsygst
 
 from genqc.metrics.checks import (
     NumericalWarning,
     SingularCovarianceWarning,
     check_pair,
     check_result,
+    to_numpy,
     warn,
 )
 from genqc.metrics.stats import RunningStats
@@ -58,8 +61,12 @@ class FrechetDetails:
 
 
 def _check_stats(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> tuple[np.ndarray, ...]:
-    for label, a in (("first mean", mu1), ("first covariance", sigma1), ("second mean", mu2),
-                     ("second covariance", sigma2)):  # fmt: skip
+    for label, a in (
+        ("first mean", mu1),
+        ("first covariance", sigma1),
+        ("second mean", mu2),
+        ("second covariance", sigma2),
+    ):
         if np.iscomplexobj(a) or (hasattr(a, "is_complex") and a.is_complex()):
             raise ValueError(f"FD: the {label} is complex; statistics must be real-valued")
     arrays = [np.asarray(a, dtype=np.float64) for a in (mu1, sigma1, mu2, sigma2)]
@@ -93,8 +100,10 @@ def _check_psd(sigma: np.ndarray, name: str) -> None:
     eig = np.linalg.eigvalsh(sigma)
     top = float(np.abs(eig).max())
     if eig[0] < -COVARIANCE_TOLERANCE * top:
-        raise ValueError(f"FD: the {name} covariance is not positive semi-definite (eigenvalue {eig[0]:.4g}, "
-                         f"largest {top:.4g}); it is not a covariance matrix: recompute it")  # fmt: skip
+        raise ValueError(
+            f"FD: the {name} covariance is not positive semi-definite (eigenvalue {eig[0]:.4g}, "
+            f"largest {top:.4g}); it is not a covariance matrix: recompute it"
+        )
 
 
 def _symmetric(sigma: np.ndarray, name: str = "") -> np.ndarray:
@@ -106,8 +115,10 @@ def _symmetric(sigma: np.ndarray, name: str = "") -> np.ndarray:
         return sigma
     gap, top = float(np.abs(sigma - sigma.T).max()), float(np.abs(sigma).max())
     if gap > COVARIANCE_TOLERANCE * top:
-        raise ValueError(f"FD: the {name} covariance is not symmetric (|S - Sᵀ| up to {gap:.4g}, largest entry "
-                         f"{top:.4g}); it is not a covariance matrix")  # fmt: skip
+        raise ValueError(
+            f"FD: the {name} covariance is not symmetric (|S - Sᵀ| up to {gap:.4g}, largest entry "
+            f"{top:.4g}); it is not a covariance matrix"
+        )
     return (sigma + sigma.T) / 2
 
 
@@ -117,8 +128,6 @@ def _is_diagonal(sigma: np.ndarray) -> bool:
 
 def _cholesky(sigma: np.ndarray) -> np.ndarray | None:
     """Lower Cholesky factor (reads the lower triangle only), or None when S is not positive definite."""
-    from scipy.linalg import LinAlgError, cholesky
-
     try:
         return cholesky(sigma, lower=True, check_finite=False)
     except LinAlgError:
@@ -133,8 +142,6 @@ def _symmetric_product(sigma1: np.ndarray, sigma2: np.ndarray) -> tuple[np.ndarr
     so either covariance may be the factored one; when both are singular the factor is
     ``V sqrt(w)`` from ``eigh``.
     """
-    from scipy.linalg.lapack import dsygst
-
     for factored, other in ((sigma1, sigma2), (sigma2, sigma1)):
         lower = _cholesky(factored)
         if lower is not None:
@@ -162,7 +169,6 @@ def _details(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.nd
         value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
         most_negative = float(negative.min()) if negative.size else 0.0
         return FrechetDetails(max(value, 0.0), trace_sqrt, "diagonal", int(negative.size), most_negative)
-    from scipy.linalg import eigh
 
     sym, method = _symmetric_product(sigma1, sigma2)
     eig = eigh(sym, lower=True, eigvals_only=True, check_finite=False, overwrite_a=True, driver="evd")
@@ -202,8 +208,12 @@ def fd_from_centred_rows(diff: np.ndarray, a: np.ndarray, n1: float, b: np.ndarr
     """
     cross = a @ b.T  # (n1, D) @ (D, n2) -> (n1, n2)
     trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum()) / np.sqrt((n1 - 1.0) * (n2 - 1.0))
-    value = float(diff @ diff + np.einsum("ij,ij->", a, a) / (n1 - 1.0) + np.einsum("ij,ij->", b, b) / (n2 - 1.0)
-                  - 2.0 * trace_sqrt)  # fmt: skip
+    value = float(
+        diff @ diff
+        + np.einsum("ij,ij->", a, a) / (n1 - 1.0)
+        + np.einsum("ij,ij->", b, b) / (n2 - 1.0)
+        - 2.0 * trace_sqrt
+    )
     return max(value, 0.0)
 
 
@@ -243,12 +253,13 @@ def fd_from_features(real: Any, fake: Any, *, chunk_size: int = 8192, matmul_dty
     check_pair(real, fake, min_rows=2, metric="FD")
     n_real, n_fake, dim = real.shape[0], fake.shape[0], real.shape[1]
     if max(n_real, n_fake) < dim:  # fewer samples than dimensions: the (n1, n2) route is exact and cheaper
-        from genqc.metrics.checks import to_numpy
-
         for name, n in (("real", n_real), ("fake", n_fake)):
-            warn(f"{name} features have {n} samples for {dim} dimensions, so their covariance is singular "
-                 f"(rank <= {n - 1}) and the Fréchet distance is unstable and biased; use at least {dim + 1} "
-                 f"samples (several times {dim} for a stable estimate)", SingularCovarianceWarning)  # fmt: skip
+            warn(
+                f"{name} features have {n} samples for {dim} dimensions, so their covariance is singular "
+                f"(rank <= {n - 1}) and the Fréchet distance is unstable and biased; use at least {dim + 1} "
+                f"samples (several times {dim} for a stable estimate)",
+                SingularCovarianceWarning,
+            )
         x, y = to_numpy(real).astype(np.float64), to_numpy(fake).astype(np.float64)
         x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -260,7 +271,8 @@ def fd_from_features(real: Any, fake: Any, *, chunk_size: int = 8192, matmul_dty
         fake_stats = features_to_stats(fake, name="fake", **options)
         stats = (real_stats.mean, real_stats.cov, fake_stats.mean, fake_stats.cov)
     if not all(np.isfinite(a).all() for a in stats):
-        raise ValueError("metric 'fd': the features' mean or covariance overflows float64 (|x| too large); "
-                         "rescale the features")  # fmt: skip
+        raise ValueError(
+            "metric 'fd': the features' mean or covariance overflows float64 (|x| too large); rescale the features"
+        )
     # Our own statistics are float64, symmetric and PSD by construction: skip the re-checks (~0.2 s at D=2048).
     return check_result("fd", {FD: _details(*stats).value})

@@ -52,6 +52,9 @@ import numpy as np
 
 from genqc.metrics.checks import SubsetSizeWarning, check_pair, check_result, is_torch, warn
 
+# torch is imported inside the functions that use it (deferred on purpose): `import genqc.metrics` must not
+# load torch, so NumPy features are measured without it (tests/features/test_registry.py checks this).
+
 KID_MEAN, KID_STD = "kid_mean", "kid_std"
 
 
@@ -134,8 +137,12 @@ def _block_sum(
     pp3 = m_cols * sp3 + 3.0 * sp2 * sq + 3.0 * sp * sq2 + m_rows * sq3
     linear = float(p @ rows) + float(q @ cols)
     s2 = sum_sq + 2.0 * linear + pp2
-    s3 = (cube + 3.0 * (float(p @ row_sq) + float(q @ col_sq))
-          + 3.0 * (float((p * p) @ rows) + 2.0 * pgq + float((q * q) @ cols)) + pp3)  # fmt: skip
+    s3 = (
+        cube
+        + 3.0 * (float(p @ row_sq) + float(q @ col_sq))
+        + 3.0 * (float((p * p) @ rows) + 2.0 * pgq + float((q * q) @ cols))
+        + pp3
+    )
     total = 3.0 * a * s2 + s3
     if diag is not None:  # within-set block: the diagonal (i = j) leaves the unbiased estimator
         d = diag + p + q

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from genqc.metrics.checks import check_pair
+from genqc.metrics.neighbors import as_tensor, column_mean, in_range, kth_sq_distances, pick_device, prepare
 
 NEAR_COPY_SHARE = "memorization_near_copy_share"
 EXACT_COPIES = "memorization_exact_copies"
@@ -59,8 +60,6 @@ def memorization(
     chunk_size: int | None = None,
 ) -> MemorizationReport:
     """Nearest-training-image ratios, near-copy share and exact copies (see module docstring)."""
-    from genqc.metrics.neighbors import as_tensor, column_mean, in_range, kth_sq_distances, pick_device, prepare
-
     check_pair(train_features, sample_features, metric="memorization")
     if train_features.shape[0] < 2:
         raise ValueError("memorization needs at least 2 training images (the scale is their neighbour distance)")

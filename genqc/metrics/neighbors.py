@@ -30,8 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import sgemm, sger, ssyrk
 
-from genqc.metrics.checks import is_torch
+from genqc.metrics.checks import is_torch, power_of_two_scale
+
+# torch is imported inside the functions that use it (deferred on purpose): `import genqc.metrics` must not
+# load torch, so NumPy features are measured without it (tests/features/test_registry.py checks this).
 
 _U32 = 2.0**-24
 # Extra candidates taken beyond the k-th: rows whose window holds more fall back to exact.
@@ -104,8 +108,6 @@ def in_range(*tensors: Any) -> tuple[Any, ...]:
     results are unchanged; without it |x| ~ 1e200 gives infinite squared distances (and
     every comparison false) and |x| ~ 1e-200 gives zeros (and every comparison a tie).
     """
-    from genqc.metrics.checks import power_of_two_scale
-
     top = max(float(t.abs().max()) for t in tensors)
     if top == 0.0 or _SAFE_MAGNITUDE[0] <= top <= _SAFE_MAGNITUDE[1]:
         return tensors
@@ -222,7 +224,6 @@ def gemm_(out: Any, a: Any, b: Any, *, alpha: float, beta: float = 1.0) -> Any:
     """``out = beta * out + alpha * a @ b.T`` in place (float32; ``out`` contiguous)."""
     if not _on_cpu(out):
         return out.addmm_(a, b.T, beta=beta, alpha=alpha)
-    from scipy.linalg.blas import sgemm
 
     o = out.numpy()
     # Column-major view of the row-major problem: out.T = alpha * b @ a.T + beta * out.T.
@@ -248,7 +249,6 @@ def diagonal_tile(out: Any, a: Prepared, row: int, lower: Any) -> Any:
         return out.addmm_(x, x.T, alpha=-2.0)  # beta=1: inf + finite stays inf below the diagonal
     o = out.numpy()
     np.copyto(o, np.inf, where=lower.numpy()[:r, :r])
-    from scipy.linalg.blas import ssyrk
 
     # Column-major view: the upper triangle of the row-major tile is the lower one of o.T.
     res = ssyrk(-2.0, x.contiguous().numpy().T, beta=1.0, c=o.T, trans=1, lower=1, overwrite_c=1)
@@ -300,7 +300,6 @@ def add_columns_(x: Any, vec: Any) -> Any:
     """
     if not _on_cpu(x):
         return x.add_(vec[None, :])
-    from scipy.linalg.blas import sger
 
     o = x.numpy()
     res = sger(1.0, vec.numpy(), np.ones(o.shape[0], dtype=np.float32), a=o.T, overwrite_a=1)  # o.T += vec ⊗ 1

@@ -49,6 +49,9 @@ from genqc.metrics.neighbors import (
     tile_shape,
 )
 
+# torch is imported inside the functions that use it (deferred on purpose): `import genqc.metrics` must not
+# load torch, so NumPy features are measured without it (tests/features/test_registry.py checks this).
+
 PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "coverage"
 INCLUSIONS = ("<=", "<")
 _U32 = 2.0**-24

@@ -33,7 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genqc.metrics.checks import check_result
+from genqc.metrics import bootstrap
+from genqc.metrics.bootstrap import bootstrap_ci, fd_bootstrap_ci, with_ci
+from genqc.metrics.checks import check_real_dtype, check_result
+from genqc.metrics.fd_infinity import fd_infinity
 
 if TYPE_CHECKING:
     from genqc.features.base import FeatureExtractor
@@ -115,18 +118,25 @@ def _fd(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     return _call("fid", "fd_from_features")(real, fake)
 
 
-def _fd_inf(real: np.ndarray, fake: np.ndarray, *, fractions: tuple[float, ...] = (1.0, 0.75, 0.5), reps: int = 2,
-            seed: int = 0) -> dict[str, float]:  # fmt: skip
+def _fd_inf(
+    real: np.ndarray, fake: np.ndarray, *, fractions: tuple[float, ...] = (1.0, 0.75, 0.5), reps: int = 2, seed: int = 0
+) -> dict[str, float]:
     out = _call("fd_infinity", "fd_infinity")(real, fake, fractions=fractions, reps=reps, n_resamples=0, seed=seed)
     return {"fd_inf": out["fd_inf"]}
 
 
-def _kid(real: np.ndarray, fake: np.ndarray, *, subset_size: int = 1000, subsets: int = 100,
-         seed: int = 0) -> dict[str, float]:  # fmt: skip
+def _kid(
+    real: np.ndarray, fake: np.ndarray, *, subset_size: int = 1000, subsets: int = 100, seed: int = 0
+) -> dict[str, float]:
     size = min(subset_size, len(real), len(fake))
     if size < subset_size:
-        LOG.info("KID subsets of %d, not %d <evaluate.kid_subset_size>: only %d real and %d fake samples",
-                 size, subset_size, len(real), len(fake))  # fmt: skip
+        LOG.info(
+            "KID subsets of %d, not %d <evaluate.kid_subset_size>: only %d real and %d fake samples",
+            size,
+            subset_size,
+            len(real),
+            len(fake),
+        )
     return _call("kid", "kid_from_features")(real, fake, subset_size=size, subsets=subsets, seed=seed)
 
 
@@ -139,12 +149,30 @@ def _prdc(real: np.ndarray, fake: np.ndarray, **options: Any) -> dict[str, float
 
 
 register_metric(MetricSpec("fd", _fd, "fd", {"fd": ("fd", "")}, ("fd",)))
-register_metric(MetricSpec("fd_inf", _fd_inf, "fd", {"fd_inf": ("fd", "_inf")}, ("fd_inf",),
-                           options=("fractions", "reps", "seed")))  # fmt: skip
-register_metric(MetricSpec("kid", _kid, "kid", {"kid_mean": ("kid", ""), "kid_std": ("kid", "_std")}, ("kid_mean",),
-                           options=("subset_size", "subsets", "seed")))  # fmt: skip
-register_metric(MetricSpec("is", _is, "is", {"is_mean": ("is", ""), "is_std": ("is", "_std")}, ("is_mean",),
-                           uses_real=False, options=("splits", "seed")))  # fmt: skip
+register_metric(
+    MetricSpec("fd_inf", _fd_inf, "fd", {"fd_inf": ("fd", "_inf")}, ("fd_inf",), options=("fractions", "reps", "seed"))
+)
+register_metric(
+    MetricSpec(
+        "kid",
+        _kid,
+        "kid",
+        {"kid_mean": ("kid", ""), "kid_std": ("kid", "_std")},
+        ("kid_mean",),
+        options=("subset_size", "subsets", "seed"),
+    )
+)
+register_metric(
+    MetricSpec(
+        "is",
+        _is,
+        "is",
+        {"is_mean": ("is", ""), "is_std": ("is", "_std")},
+        ("is_mean",),
+        uses_real=False,
+        options=("splits", "seed"),
+    )
+)
 register_metric(
     MetricSpec(
         "prdc",
@@ -162,8 +190,6 @@ Features = np.ndarray | Mapping[str, np.ndarray]
 
 
 def _check_features(name: str, array: np.ndarray) -> np.ndarray:
-    from genqc.metrics.checks import check_real_dtype
-
     array = np.asarray(array)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) matrix, got shape {array.shape}")
@@ -218,26 +244,37 @@ class _SharedResamples:
 # The range of each headline output: intervals are clipped to it (an FD below 0 or a precision above 1 is
 # not a value the metric can take).
 OUTPUT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "fd": (0.0, None), "is_mean": (1.0, None), "precision": (0.0, 1.0), "recall": (0.0, 1.0),
-    "density": (0.0, None), "coverage": (0.0, 1.0),
-}  # fmt: skip
+    "fd": (0.0, None),
+    "is_mean": (1.0, None),
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "density": (0.0, None),
+    "coverage": (0.0, 1.0),
+}
 
 
-def _intervals(spec: MetricSpec, real: np.ndarray | None, fake: np.ndarray, options: dict[str, Any],
-               estimates: dict[str, float], *, n_resamples: int, level: float,
-               seed: int) -> dict[str, dict[str, float]]:  # fmt: skip
+def _intervals(
+    spec: MetricSpec,
+    real: np.ndarray | None,
+    fake: np.ndarray,
+    options: dict[str, Any],
+    estimates: dict[str, float],
+    *,
+    n_resamples: int,
+    level: float,
+    seed: int,
+) -> dict[str, dict[str, float]]:
     """Bootstrap interval of every headline output, sharing resamples between the outputs of one metric."""
-    from genqc.metrics.bootstrap import bootstrap_ci, fd_bootstrap_ci
-
     if spec.name == "fd":  # the weighted-moments version: no resampled copies, same resamples and numbers
-        return {"fd": fd_bootstrap_ci(real, fake, n_resamples=n_resamples, level=level, seed=seed,
-                                      estimate=float(estimates["fd"]))}  # fmt: skip
+        return {
+            "fd": fd_bootstrap_ci(
+                real, fake, n_resamples=n_resamples, level=level, seed=seed, estimate=float(estimates["fd"])
+            )
+        }
     if spec.name == "fd_inf":  # resamples repeat the whole extrapolation (see genqc.metrics.fd_infinity)
-        from genqc.metrics.bootstrap import CI_HIGH, CI_LOW, SE
-        from genqc.metrics.fd_infinity import fd_infinity
-
         out = fd_infinity(real, fake, n_resamples=n_resamples, level=level, **options)
-        return {"fd_inf": {CI_LOW: out[CI_LOW], CI_HIGH: out[CI_HIGH], SE: out[SE]}}
+        ends = (bootstrap.CI_LOW, bootstrap.CI_HIGH, bootstrap.SE)  # the interval dict's keys, not the key suffixes
+        return {"fd_inf": {end: out[end] for end in ends}}
     if real is None:  # a fake-only metric: the fake set stands in as "real" so the resamples stay paired
         shared = _SharedResamples(lambda _r, f: spec.fn(None, f, **options))
         real = fake
@@ -246,9 +283,17 @@ def _intervals(spec: MetricSpec, real: np.ndarray | None, fake: np.ndarray, opti
     intervals = {}
     for output in spec.headline:
         shared.rewind()
-        intervals[output] = bootstrap_ci(shared, real, fake, n_resamples=n_resamples, level=level, seed=seed,
-                                         key=output, estimate=float(estimates[output]),
-                                         bounds=OUTPUT_BOUNDS.get(output, (None, None)))  # fmt: skip
+        intervals[output] = bootstrap_ci(
+            shared,
+            real,
+            fake,
+            n_resamples=n_resamples,
+            level=level,
+            seed=seed,
+            key=output,
+            estimate=float(estimates[output]),
+            bounds=OUTPUT_BOUNDS.get(output, (None, None)),
+        )
     return intervals
 
 
@@ -306,9 +351,16 @@ def compute(
         net = _build(extractor, extractor_options)
         space = space or net.space
         real_layers, fake_layers = _extract_all(
-            specs, net, real, fake, batch_size=batch_size, device=device, cache_dir=cache_dir,
-            real_hash=real_hash, fake_hash=fake_hash,
-        )  # fmt: skip
+            specs,
+            net,
+            real,
+            fake,
+            batch_size=batch_size,
+            device=device,
+            cache_dir=cache_dir,
+            real_hash=real_hash,
+            fake_hash=fake_hash,
+        )
         layer_of = {spec.name: net.layer_for(spec.role) for spec in specs}
     else:
         space = space or FEATURES_SPACE
@@ -319,14 +371,21 @@ def compute(
     for spec in specs:
         layer = layer_of[spec.name]
         if layer not in fake_layers or (spec.uses_real and layer not in real_layers):
-            raise ValueError(f"metric {spec.name!r} needs {layer!r} features, which were not given "
-                             f"(have: {', '.join(sorted(fake_layers)) or 'none'})")  # fmt: skip
+            raise ValueError(
+                f"metric {spec.name!r} needs {layer!r} features, which were not given "
+                f"(have: {', '.join(sorted(fake_layers)) or 'none'})"
+            )
         fake_x = _check_features(f"metric {spec.name!r}: fake {layer} features", fake_layers[layer])
-        real_x = (_check_features(f"metric {spec.name!r}: real {layer} features", real_layers[layer])
-                  if spec.uses_real else None)  # fmt: skip
+        real_x = (
+            _check_features(f"metric {spec.name!r}: real {layer} features", real_layers[layer])
+            if spec.uses_real
+            else None
+        )
         if real_x is not None and real_x.shape[1] != fake_x.shape[1]:
-            raise ValueError(f"real and fake {layer} features differ in width: {real_x.shape[1]} vs "
-                             f"{fake_x.shape[1]}; both must come from the same extractor and layer")  # fmt: skip
+            raise ValueError(
+                f"real and fake {layer} features differ in width: {real_x.shape[1]} vs "
+                f"{fake_x.shape[1]}; both must come from the same extractor and layer"
+            )
         knobs = {**spec.defaults, **options.get(spec.name, {})}
         if "seed" in spec.options:
             knobs.setdefault("seed", seed)
@@ -334,10 +393,9 @@ def compute(
         for output, (stem, suffix) in spec.outputs.items():
             results[metric_key(stem, space, suffix)] = float(values[output])
         if n_bootstrap > 0:
-            from genqc.metrics.bootstrap import with_ci
-
-            intervals = _intervals(spec, real_x, fake_x, knobs, values, n_resamples=n_bootstrap, level=ci_level,
-                                   seed=seed)  # fmt: skip
+            intervals = _intervals(
+                spec, real_x, fake_x, knobs, values, n_resamples=n_bootstrap, level=ci_level, seed=seed
+            )
             for output, ci in intervals.items():
                 check_result(spec.name, {f"{output} interval {end}": value for end, value in ci.items()})
                 stem, suffix = spec.outputs[output]
@@ -347,6 +405,8 @@ def compute(
 
 
 def _build(extractor: Any, extractor_options: Mapping[str, Any] | None) -> FeatureExtractor:
+    # Deferred (with extract_cached's import below): the extractors and the cache bring torch, and this registry
+    # imports without it (tests/features/test_registry.py).
     from genqc.features import build_extractor
     from genqc.features.base import FeatureExtractor
 
@@ -357,9 +417,18 @@ def _build(extractor: Any, extractor_options: Mapping[str, Any] | None) -> Featu
     return build_extractor(extractor, **dict(extractor_options or {}))
 
 
-def _extract_all(specs: Sequence[MetricSpec], net: FeatureExtractor, real: Any, fake: Any, *, batch_size: int,
-                 device: Any, cache_dir: Any, real_hash: str | None,
-                 fake_hash: str | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:  # fmt: skip
+def _extract_all(
+    specs: Sequence[MetricSpec],
+    net: FeatureExtractor,
+    real: Any,
+    fake: Any,
+    *,
+    batch_size: int,
+    device: Any,
+    cache_dir: Any,
+    real_hash: str | None,
+    fake_hash: str | None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One pass of the network per input, for every layer any metric needs."""
     from genqc.features.cache import FeatureCache, extract_cached
 

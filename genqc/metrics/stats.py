@@ -23,8 +23,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import dger
 
 from genqc.metrics.checks import check_features, is_torch
+
+# torch is imported inside the functions that use it (deferred on purpose): `import genqc.metrics` must not
+# load torch, so NumPy features are measured without it (tests/features/test_registry.py checks this).
 
 MATMUL_DTYPES = ("auto", "float32", "float64")
 
@@ -94,8 +98,6 @@ def _moments_cuda(batch: Any, chunk_size: int) -> tuple[int, np.ndarray, np.ndar
 
 def _rank1_update(m2: np.ndarray, v: np.ndarray, alpha: float) -> None:
     """``m2 += alpha * v vᵀ`` in place (BLAS dger: no (D, D) temporary)."""
-    from scipy.linalg.blas import dger
-
     # A C-ordered symmetric matrix is its own transpose: hand BLAS the Fortran-ordered view.
     out = dger(alpha, v, v, a=m2.T, overwrite_a=True)
     if not np.shares_memory(out, m2):  # BLAS could not work in place (not contiguous): copy back

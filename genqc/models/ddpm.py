@@ -81,9 +81,14 @@ class DDPM(GenerativeModel):
                 return self.diffusion.ancestral_sample(net, shape, labels=labels, generator=generator, device=device)
             if sampler == "ddim":
                 return self.diffusion.ddim_sample(
-                    net, shape, labels=labels, generator=generator, device=device,
-                    steps=steps or self.config.sample_steps, eta=self.config.eta if eta is None else eta,
-                )  # fmt: skip
+                    net,
+                    shape,
+                    labels=labels,
+                    generator=generator,
+                    device=device,
+                    steps=steps or self.config.sample_steps,
+                    eta=self.config.eta if eta is None else eta,
+                )
             raise ValueError(f"sampler={sampler!r}: allowed: {', '.join(SAMPLERS)}")
         finally:
             net.train(was_training)

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 CATEGORY, COUNT, SHARE, EXPECTED, LOWER, UPPER, WITHIN = (
-    "category", "count", "share", "expected", "lower", "upper", "within")  # fmt: skip
+    "category",
+    "count",
+    "share",
+    "expected",
+    "lower",
+    "upper",
+    "within",
+)
 
 
 def expected_shares(categories: Sequence, weights: Mapping | None = None) -> dict:

@@ -31,8 +31,21 @@ CLASS_BALANCE, LABEL_KL = "class_balance", "label_kl"
 ATTRIBUTE_BALANCE, ATTRIBUTE_KL = "attribute_balance", "attribute_kl"
 
 # Row checks in the order reasons are listed; leakage ones apply to the test split only.
-ROW_CHECKS = (NULLS, DUPLICATE_ID, LABELS, DECODE, SIZE, CHANNELS_CHECK, BLANK, SATURATED, NEAR_CONSTANT,
-              EXACT_DUPLICATE, NEAR_DUPLICATE, LEAKAGE, NEAR_LEAKAGE)  # fmt: skip
+ROW_CHECKS = (
+    NULLS,
+    DUPLICATE_ID,
+    LABELS,
+    DECODE,
+    SIZE,
+    CHANNELS_CHECK,
+    BLANK,
+    SATURATED,
+    NEAR_CONSTANT,
+    EXACT_DUPLICATE,
+    NEAR_DUPLICATE,
+    LEAKAGE,
+    NEAR_LEAKAGE,
+)
 
 # Columns every row needs a value in; the rest of the table's columns are informative.
 REQUIRED_COLUMNS = (ID, LABEL, IMAGE, HEIGHT, WIDTH, CHANNELS, SHA256, PHASH)
@@ -118,8 +131,18 @@ def measure(frame: pd.DataFrame, *, image_size: int, channels: int) -> Measured:
         flat = images[usable].reshape(int(usable.sum()), -1).astype(np.float32)  # (M, S, S, C) -> (M, S*S*C)
         mean[usable] = flat.mean(axis=1, dtype=np.float64)
         std[usable] = flat.std(axis=1, dtype=np.float64)
-    stats = pd.DataFrame({PIXEL_MEAN: mean, PIXEL_STD: std, DECODED_HEIGHT: height, DECODED_WIDTH: width,
-                          DECODED_CHANNELS: chans, DECODED: decoded, USABLE: usable}, index=frame.index)  # fmt: skip
+    stats = pd.DataFrame(
+        {
+            PIXEL_MEAN: mean,
+            PIXEL_STD: std,
+            DECODED_HEIGHT: height,
+            DECODED_WIDTH: width,
+            DECODED_CHANNELS: chans,
+            DECODED: decoded,
+            USABLE: usable,
+        },
+        index=frame.index,
+    )
     return Measured(stats=stats, images=images, usable=usable)
 
 
@@ -148,8 +171,9 @@ def row_flags(frame: pd.DataFrame, measured: Measured, rules: RowRules) -> pd.Da
     phash_ok = frame[PHASH].notna().to_numpy()
     eligible = measured.usable & ~exact & phash_ok
     phashes = frame[PHASH].where(phash_ok, 0).astype(np.int64).to_numpy()
-    near = duplicates.near_duplicates(phashes, measured.images, max_distance=rules.hamming,
-                                      max_pixel_diff=rules.max_pixel_diff, eligible=eligible)  # fmt: skip
+    near = duplicates.near_duplicates(
+        phashes, measured.images, max_distance=rules.hamming, max_pixel_diff=rules.max_pixel_diff, eligible=eligible
+    )
     ids = frame[ID]
     flags = {
         NULLS: nulls,
@@ -181,13 +205,19 @@ def leakage_flags(
     train_hash_ok = train[SHA256].notna().to_numpy() & train_measured.stats[DECODED].to_numpy()
     test_hash_ok = test[SHA256].notna().to_numpy() & test_measured.stats[DECODED].to_numpy()
     leaked = np.zeros(len(test), dtype=bool)
-    leaked[test_hash_ok] = duplicates.leaked(train[SHA256].to_numpy()[train_hash_ok],
-                                             test[SHA256].to_numpy()[test_hash_ok])  # fmt: skip
+    leaked[test_hash_ok] = duplicates.leaked(
+        train[SHA256].to_numpy()[train_hash_ok], test[SHA256].to_numpy()[test_hash_ok]
+    )
     train_ok = train_measured.usable & train[PHASH].notna().to_numpy()
     test_ok = test_measured.usable & test[PHASH].notna().to_numpy() & ~leaked
     near = duplicates.near_leaked(
-        train[PHASH].where(train_ok, 0).astype(np.int64).to_numpy(), train_measured.images, train_ok,
-        test[PHASH].where(test_ok, 0).astype(np.int64).to_numpy(), test_measured.images, test_ok,
-        max_distance=rules.hamming, max_pixel_diff=rules.max_pixel_diff,
-    )  # fmt: skip
+        train[PHASH].where(train_ok, 0).astype(np.int64).to_numpy(),
+        train_measured.images,
+        train_ok,
+        test[PHASH].where(test_ok, 0).astype(np.int64).to_numpy(),
+        test_measured.images,
+        test_ok,
+        max_distance=rules.hamming,
+        max_pixel_diff=rules.max_pixel_diff,
+    )
     return leaked, near

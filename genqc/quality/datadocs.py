@@ -33,6 +33,7 @@ ASSETS = Path(__file__).with_name("datadocs_assets")
 VENDOR = ("static", "vendor")  # where the assets land inside the site
 
 # Every CDN reference in GX's templates -> the vendored file serving it ("" drops the tag: dark-mode styling only).
+# A table kept as written (fmt: skip): one URL per row, a URL too long for the line puts its file on the next.
 CDN_FILES = {
     "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "css/bootstrap-table.min.css",
     "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "css/bootstrap.min.css",
@@ -86,17 +87,21 @@ class SeverityValidationResultsPageRenderer(ValidationResultsPageRenderer):
 class SeverityIndexBuilder(DefaultSiteIndexBuilder):
     """GX's index builder, marking a validation whose failures are all warnings as such."""
 
-    def add_resource_info_to_index_links_dict(self, index_links_dict: Any, expectation_suite_name: str,
-                                              section_name: str, **kwargs: Any) -> Any:  # fmt: skip
+    def add_resource_info_to_index_links_dict(
+        self, index_links_dict: Any, expectation_suite_name: str, section_name: str, **kwargs: Any
+    ) -> Any:
         if section_name == "validations" and kwargs.get("validation_success") is False and kwargs.get("run_id"):
             validation = self.data_context.get_validation_result(
-                batch_identifier=kwargs.get("batch_identifier"), expectation_suite_name=expectation_suite_name,
-                run_id=kwargs["run_id"], validation_results_store_name=self.source_stores.get("validations"),
-            )  # fmt: skip
+                batch_identifier=kwargs.get("batch_identifier"),
+                expectation_suite_name=expectation_suite_name,
+                run_id=kwargs["run_id"],
+                validation_results_store_name=self.source_stores.get("validations"),
+            )
             if validation and status_of(validation) == WARNINGS:
                 kwargs["validation_success"] = WARNINGS
-        return super().add_resource_info_to_index_links_dict(index_links_dict, expectation_suite_name, section_name,
-                                                             **kwargs)  # fmt: skip
+        return super().add_resource_info_to_index_links_dict(
+            index_links_dict, expectation_suite_name, section_name, **kwargs
+        )
 
 
 class SeverityIndexPageRenderer(SiteIndexPageRenderer):
@@ -107,7 +112,11 @@ class SeverityIndexPageRenderer(SiteIndexPageRenderer):
         cell = super()._render_validation_success_cell(validation_success)
         if validation_success == WARNINGS:
             cell.string_template["styling"]["params"]["validation_success"]["classes"] = [
-                "fas", "fa-exclamation-triangle", "text-warning", "ge-warning-icon"]  # fmt: skip
+                "fas",
+                "fa-exclamation-triangle",
+                "text-warning",
+                "ge-warning-icon",
+            ]
         return cell
 
     @classmethod
@@ -116,8 +125,9 @@ class SeverityIndexPageRenderer(SiteIndexPageRenderer):
         links = index_links_dict.get("validations_links", [])
         for row, link in zip(table.table_data, links, strict=True):
             success = link.get("validation_success")
-            row["_validation_success_text"] = "Passed with warnings" if success == WARNINGS else \
-                "Success" if success else "Failed"  # fmt: skip
+            row["_validation_success_text"] = (
+                "Passed with warnings" if success == WARNINGS else "Success" if success else "Failed"
+            )
         return table
 
 
@@ -132,8 +142,10 @@ def _localise(text: str, page: Path, prefix: str) -> str:
     def local(match: re.Match) -> str:
         tag, url = match.group(1), match.group(2)
         if url not in CDN_FILES:
-            raise ValueError(f"{page}: Data Docs reference {url}, which genqc does not vendor; "
-                             f"add it to genqc/quality/datadocs.py CDN_FILES")  # fmt: skip
+            raise ValueError(
+                f"{page}: Data Docs reference {url}, which genqc does not vendor; "
+                f"add it to genqc/quality/datadocs.py CDN_FILES"
+            )
         if not CDN_FILES[url]:
             return ""
         path = prefix + "/".join(VENDOR) + "/" + CDN_FILES[url]

@@ -95,9 +95,13 @@ class NoEarlierNearDuplicate(MulticolumnMapMetricProvider):
     def _pandas(cls, column_list: pd.DataFrame, max_distance: int, max_pixel_diff: float, **kwargs: Any) -> pd.Series:
         sha, phash, pixels = column_list.columns
         eligible = (~_later_copies(column_list[sha]) & column_list[phash].notna()).to_numpy()
-        near = duplicates.near_duplicates(_hashes(column_list[phash]), _pixels(column_list[pixels]),
-                                          max_distance=max_distance, max_pixel_diff=max_pixel_diff,
-                                          eligible=eligible)  # fmt: skip
+        near = duplicates.near_duplicates(
+            _hashes(column_list[phash]),
+            _pixels(column_list[pixels]),
+            max_distance=max_distance,
+            max_pixel_diff=max_pixel_diff,
+            eligible=eligible,
+        )
         return pd.Series(~near, index=column_list.index)
 
 
@@ -124,9 +128,16 @@ class NotNearTrain(MulticolumnMapMetricProvider):
         train, test = column_list[is_train], column_list[~is_train]
         leaked = test[sha].notna() & test[sha].isin(set(train[sha]))
         train_ok, test_ok = train[phash].notna().to_numpy(), (test[phash].notna() & ~leaked).to_numpy()
-        near = duplicates.near_leaked(_hashes(train[phash]), _pixels(train[pixels]), train_ok,
-                                      _hashes(test[phash]), _pixels(test[pixels]), test_ok,
-                                      max_distance=max_distance, max_pixel_diff=max_pixel_diff)  # fmt: skip
+        near = duplicates.near_leaked(
+            _hashes(train[phash]),
+            _pixels(train[pixels]),
+            train_ok,
+            _hashes(test[phash]),
+            _pixels(test[pixels]),
+            test_ok,
+            max_distance=max_distance,
+            max_pixel_diff=max_pixel_diff,
+        )
         flags = pd.Series(False, index=column_list.index)
         flags[test.index] = near
         return ~flags
@@ -138,8 +149,9 @@ class WorstShareDeviation(ColumnAggregateMetricProvider):
 
     @column_aggregate_value(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, weights: dict, tolerance: float, **kwargs: Any) -> dict[str, Any]:
-        table = balance.balance_table(column.astype("string"), {str(k): v for k, v in weights.items()},
-                                      tolerance=tolerance)  # fmt: skip
+        table = balance.balance_table(
+            column.astype("string"), {str(k): v for k, v in weights.items()}, tolerance=tolerance
+        )
         return {"within": bool(table[balance.WITHIN].all()), "observed": balance.worst_deviation(table)}
 
 
@@ -160,8 +172,7 @@ def _no_bytes(value: Any) -> Any:
 class _WithoutImageBytes:
     """Row values GX reports for failing rows (partial_unexpected_*) carry no PNG bytes, only their size."""
 
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                  execution_engine: Any = None) -> Any:  # fmt: skip
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None) -> Any:
         outcome = super()._validate(metrics, runtime_configuration, execution_engine)  # type: ignore[misc]
         result = outcome.get("result", {}) if isinstance(outcome, dict) else {}
         for key in ("partial_unexpected_list", "unexpected_list"):
@@ -190,8 +201,11 @@ def _words(template: str, params: dict[str, Any], configuration: Any) -> list[Re
     if condition:
         template = f"If $row_condition, then {template}"
         params = {**params, "row_condition": _condition_words(condition)}
-    return [RenderedStringTemplateContent(content_block_type="string_template",
-                                          string_template={"template": template, "params": params})]  # fmt: skip
+    return [
+        RenderedStringTemplateContent(
+            content_block_type="string_template", string_template={"template": template, "params": params}
+        )
+    ]
 
 
 def _mostly(configuration: Any) -> str:
@@ -210,8 +224,9 @@ class ExpectImagesToDecode(_WithoutImageBytes, ColumnMapExpectation):
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
     def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None, **kwargs: Any) -> list:
         column = configuration.kwargs.get("column") if configuration else "image"
-        return _words(f"every $column value decodes as a PNG image{_mostly(configuration)}.", {"column": column},
-                      configuration)  # fmt: skip
+        return _words(
+            f"every $column value decodes as a PNG image{_mostly(configuration)}.", {"column": column}, configuration
+        )
 
 
 class ExpectColumnValuesToBeFirstOccurrences(ColumnMapExpectation):
@@ -225,8 +240,11 @@ class ExpectColumnValuesToBeFirstOccurrences(ColumnMapExpectation):
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
     def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None, **kwargs: Any) -> list:
         column = configuration.kwargs.get("column") if configuration else "value"
-        return _words(f"no $column value repeats an earlier row's; the first copy is kept{_mostly(configuration)}.",
-                      {"column": column}, configuration)  # fmt: skip
+        return _words(
+            f"no $column value repeats an earlier row's; the first copy is kept{_mostly(configuration)}.",
+            {"column": column},
+            configuration,
+        )
 
 
 class ExpectImagesToHaveNoEarlierNearDuplicate(_WithoutImageBytes, MulticolumnMapExpectation):
@@ -243,11 +261,15 @@ class ExpectImagesToHaveNoEarlierNearDuplicate(_WithoutImageBytes, MulticolumnMa
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
     def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None, **kwargs: Any) -> list:
         kw = configuration.kwargs if configuration else {}
-        return _words("no image is a near-duplicate of an earlier image: perceptual hashes within $max_distance "
-                      f"bits of 64 and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
-                      {"max_distance": kw.get("max_distance", MAX_DISTANCE),
-                       "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF)},
-                      configuration)  # fmt: skip
+        return _words(
+            "no image is a near-duplicate of an earlier image: perceptual hashes within $max_distance "
+            f"bits of 64 and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
+            {
+                "max_distance": kw.get("max_distance", MAX_DISTANCE),
+                "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF),
+            },
+            configuration,
+        )
 
 
 class ExpectTestImagesNotInTrain(MulticolumnMapExpectation):
@@ -260,8 +282,11 @@ class ExpectTestImagesNotInTrain(MulticolumnMapExpectation):
     @classmethod
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
     def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None, **kwargs: Any) -> list:
-        return _words(f"no test image is identical to a train image (train/test leakage){_mostly(configuration)}.",
-                      {}, configuration)  # fmt: skip
+        return _words(
+            f"no test image is identical to a train image (train/test leakage){_mostly(configuration)}.",
+            {},
+            configuration,
+        )
 
 
 class ExpectTestImagesNotNearTrain(_WithoutImageBytes, MulticolumnMapExpectation):
@@ -277,11 +302,15 @@ class ExpectTestImagesNotNearTrain(_WithoutImageBytes, MulticolumnMapExpectation
     @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
     def _prescriptive_renderer(cls, configuration: Any = None, result: Any = None, **kwargs: Any) -> list:
         kw = configuration.kwargs if configuration else {}
-        return _words("no test image is a near-copy of a train image: perceptual hashes within $max_distance bits "
-                      f"and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
-                      {"max_distance": kw.get("max_distance", MAX_DISTANCE),
-                       "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF)},
-                      configuration)  # fmt: skip
+        return _words(
+            "no test image is a near-copy of a train image: perceptual hashes within $max_distance bits "
+            f"and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
+            {
+                "max_distance": kw.get("max_distance", MAX_DISTANCE),
+                "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF),
+            },
+            configuration,
+        )
 
 
 class ExpectColumnSharesToMatchWeights(ColumnAggregateExpectation):
@@ -293,8 +322,9 @@ class ExpectColumnSharesToMatchWeights(ColumnAggregateExpectation):
     tolerance: float = TOLERANCE
     library_metadata: ClassVar[dict] = {"tags": ["genqc"], "contributors": ["genqc"]}
 
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                  execution_engine: Any = None) -> dict[str, Any]:  # fmt: skip
+    def _validate(
+        self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None
+    ) -> dict[str, Any]:
         found = metrics["column.genqc_share_check"]
         return {"success": found["within"], "result": {"observed_value": found["observed"]}}
 
@@ -305,11 +335,25 @@ class ExpectColumnSharesToMatchWeights(ColumnAggregateExpectation):
         weights = kw.get("weights") or {}
         total = float(sum(weights.values())) or 1.0
         shares = ", ".join(f"{k}: {float(v) / total:.3f}" for k, v in weights.items())
-        return _words("each $column value's share lies within ±$tolerance_pct % of its expected share ($shares).",
-                      {"column": kw.get("column"), "tolerance_pct": f"{100 * float(kw.get('tolerance', TOLERANCE)):g}",
-                       "shares": shares}, configuration)  # fmt: skip
+        return _words(
+            "each $column value's share lies within ±$tolerance_pct % of its expected share ($shares).",
+            {
+                "column": kw.get("column"),
+                "tolerance_pct": f"{100 * float(kw.get('tolerance', TOLERANCE)):g}",
+                "shares": shares,
+            },
+            configuration,
+        )
 
 
-CUSTOM = {cls.__name__: cls for cls in (ExpectImagesToDecode, ExpectColumnValuesToBeFirstOccurrences,
-                                        ExpectImagesToHaveNoEarlierNearDuplicate, ExpectTestImagesNotInTrain,
-                                        ExpectTestImagesNotNearTrain, ExpectColumnSharesToMatchWeights)}  # fmt: skip
+CUSTOM = {
+    cls.__name__: cls
+    for cls in (
+        ExpectImagesToDecode,
+        ExpectColumnValuesToBeFirstOccurrences,
+        ExpectImagesToHaveNoEarlierNearDuplicate,
+        ExpectTestImagesNotInTrain,
+        ExpectTestImagesNotNearTrain,
+        ExpectColumnSharesToMatchWeights,
+    )
+}

@@ -46,12 +46,20 @@ def site_config(base_directory: str) -> dict[str, Any]:
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": base_directory},
-        "site_index_builder": {"class_name": "SeverityIndexBuilder", "module_name": "genqc.quality.datadocs",
-                               "renderer": {"class_name": "SeverityIndexPageRenderer",
-                                            "module_name": "genqc.quality.datadocs"}},
-        "site_section_builders": {"validations": {"renderer": {
-            "class_name": "SeverityValidationResultsPageRenderer", "module_name": "genqc.quality.datadocs"}}},
-    }  # fmt: skip
+        "site_index_builder": {
+            "class_name": "SeverityIndexBuilder",
+            "module_name": "genqc.quality.datadocs",
+            "renderer": {"class_name": "SeverityIndexPageRenderer", "module_name": "genqc.quality.datadocs"},
+        },
+        "site_section_builders": {
+            "validations": {
+                "renderer": {
+                    "class_name": "SeverityValidationResultsPageRenderer",
+                    "module_name": "genqc.quality.datadocs",
+                }
+            }
+        },
+    }
 
 
 def open_project(root: Path, docs_dir: Path) -> Any:
@@ -73,8 +81,10 @@ def docs_dir(context: Any) -> Path:
     """Where the project's genqc Data Docs site lives (its base_directory, relative to gx/)."""
     site = context.variables.data_docs_sites.get(NAME)
     if not site:
-        raise ConfigError(f"{context.root_directory}/great_expectations.yml has no data_docs_sites.{NAME}; "
-                          f"restore it from git or delete the file to let genqc recreate it")  # fmt: skip
+        raise ConfigError(
+            f"{context.root_directory}/great_expectations.yml has no data_docs_sites.{NAME}; "
+            f"restore it from git or delete the file to let genqc recreate it"
+        )
     return (Path(context.root_directory) / site["store_backend"]["base_directory"]).resolve()
 
 
@@ -134,8 +144,11 @@ def checkpoint(context: Any, suite: Any) -> Any:
     try:
         point = context.checkpoints.get(NAME)
     except Exception:  # first run
-        return context.checkpoints.add(gx.Checkpoint(name=NAME, validation_definitions=[definition],
-                                                     actions=[docs_action], result_format="SUMMARY"))  # fmt: skip
+        return context.checkpoints.add(
+            gx.Checkpoint(
+                name=NAME, validation_definitions=[definition], actions=[docs_action], result_format="SUMMARY"
+            )
+        )
     if not any(a.name == DOCS_ACTION for a in point.actions):
         point.actions.insert(0, docs_action)
         point.save()

@@ -47,5 +47,7 @@ def check_accounting(ingested: dict[str, int], clean: dict[str, int], quarantine
     """Rows in == clean rows + quarantined rows, or the stage refuses to write (a row was lost or invented)."""
     total_in, total_out = sum(ingested.values()), sum(clean.values()) + quarantined
     if total_in != total_out:
-        raise DataError(f"validate accounting mismatch: {total_in} ingested rows ({ingested}) != "
-                        f"{sum(clean.values())} clean ({clean}) + {quarantined} quarantined")  # fmt: skip
+        raise DataError(
+            f"validate accounting mismatch: {total_in} ingested rows ({ingested}) != "
+            f"{sum(clean.values())} clean ({clean}) + {quarantined} quarantined"
+        )

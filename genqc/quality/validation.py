@@ -70,17 +70,24 @@ def _check_attributes(attributes: list[str], frames: Mapping[str, pd.DataFrame])
         missing = [a for a in attributes if a not in frame.columns]
         if missing:
             extra = sorted(set(frame.columns) - set(TABLE_COLUMNS))
-            raise ConfigError(f"validate.attributes names {missing}, not columns of the {split} table; "
-                              f"its metadata columns are {extra or 'none'}")  # fmt: skip
+            raise ConfigError(
+                f"validate.attributes names {missing}, not columns of the {split} table; "
+                f"its metadata columns are {extra or 'none'}"
+            )
 
 
 def _rules(settings: ValidateParams, train: pd.DataFrame, image_size: int, channels: int) -> qc.RowRules:
     return qc.RowRules(
-        image_size=image_size, channels=channels, expected_labels=expected_labels(settings, train),
-        blank_max_mean=settings.blank_max_mean, saturated_min_mean=settings.saturated_min_mean,
-        min_std=settings.min_std, hamming=settings.near_duplicate_hamming,
-        max_pixel_diff=settings.near_duplicate_max_pixel_diff, attributes=tuple(settings.attributes),
-    )  # fmt: skip
+        image_size=image_size,
+        channels=channels,
+        expected_labels=expected_labels(settings, train),
+        blank_max_mean=settings.blank_max_mean,
+        saturated_min_mean=settings.saturated_min_mean,
+        min_std=settings.min_std,
+        hamming=settings.near_duplicate_hamming,
+        max_pixel_diff=settings.near_duplicate_max_pixel_diff,
+        attributes=tuple(settings.attributes),
+    )
 
 
 def _observed(check: Check, result: Any) -> tuple[Any, int | None]:
@@ -100,9 +107,17 @@ def _observed(check: Check, result: Any) -> tuple[Any, int | None]:
     return value, None
 
 
-def validate(train: pd.DataFrame, test: pd.DataFrame, settings: ValidateParams | None = None, *, image_size: int,
-             channels: int, project: Path | None = None, docs: Path | None = None,
-             run_name: str = "genqc-validate") -> ValidationResult:  # fmt: skip
+def validate(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    settings: ValidateParams | None = None,
+    *,
+    image_size: int,
+    channels: int,
+    project: Path | None = None,
+    docs: Path | None = None,
+    run_name: str = "genqc-validate",
+) -> ValidationResult:
     """Validate a train and a test image table; quarantine failing rows with their reasons.
 
     ``project`` is the directory holding (or to hold) the ``gx/`` project whose Data Docs
@@ -125,15 +140,21 @@ def validate(train: pd.DataFrame, test: pd.DataFrame, settings: ValidateParams |
     flags["test"][qc.flag_column(qc.NEAR_LEAKAGE)] = near_leaked
 
     # The suite, evaluated by GX on both splits stacked (each check scoped to its split by a row condition).
-    bias = BalanceRules(tolerance=settings.balance_tolerance, max_kl=settings.max_kl,
-                        class_weights=settings.class_weights, attribute_weights=settings.attribute_weights)  # fmt: skip
+    bias = BalanceRules(
+        tolerance=settings.balance_tolerance,
+        max_kl=settings.max_kl,
+        class_weights=settings.class_weights,
+        attribute_weights=settings.attribute_weights,
+    )
     label_expected = expected_shares(rules.expected_labels, settings.class_weights)
     # Uniform attribute expectations span the categories seen in either split, so a group missing from one shows.
     attribute_expected = {
-        a: expected_shares(sorted(pd.concat([f[a] for f in frames.values()]).dropna().astype(str).unique()),
-                           settings.attribute_weights.get(a))
+        a: expected_shares(
+            sorted(pd.concat([f[a] for f in frames.values()]).dropna().astype(str).unique()),
+            settings.attribute_weights.get(a),
+        )
         for a in settings.attributes
-    }  # fmt: skip
+    }
     checks = table_checks(rules, severity)
     stacked = []
     for split, frame in frames.items():
@@ -141,8 +162,9 @@ def validate(train: pd.DataFrame, test: pd.DataFrame, settings: ValidateParams |
         if LABEL in frame.columns:
             checks += distribution_checks(split, LABEL, label_expected, bias, severity, is_label=True)
         for attribute in settings.attributes:
-            checks += distribution_checks(split, attribute, attribute_expected[attribute], bias, severity,
-                                          is_label=False)  # fmt: skip
+            checks += distribution_checks(
+                split, attribute, attribute_expected[attribute], bias, severity, is_label=False
+            )
         columns = [frame, measured[split].stats, measured[split].pixel_column()]
         stacked.append(pd.concat(columns, axis=1).assign(**{SPLIT_COLUMN: split}))
     batch = pd.concat(stacked, ignore_index=True)
@@ -163,8 +185,9 @@ def validate(train: pd.DataFrame, test: pd.DataFrame, settings: ValidateParams |
     return ValidationResult(clean=clean, quarantine=quarantine, checks=results, counts=counts, docs=site)
 
 
-def _run_suite(checks: list[Check], batch: pd.DataFrame, *, project: Path | None, docs: Path | None, run_name: str,
-               history: int) -> tuple[list[CheckResult], Path | None]:  # fmt: skip
+def _run_suite(
+    checks: list[Check], batch: pd.DataFrame, *, project: Path | None, docs: Path | None, run_name: str, history: int
+) -> tuple[list[CheckResult], Path | None]:
     """Run the checks through the GX project's Checkpoint: one CheckResult per check (in order), the docs site."""
     from genqc.quality import project as gx_project  # imports great_expectations (seconds): only when validating
 
@@ -178,7 +201,14 @@ def _run_suite(checks: list[Check], batch: pd.DataFrame, *, project: Path | None
     for result in outcome.results:
         check = named[result.expectation_config.meta["genqc_check"]]
         observed, rows = _observed(check, result)
-        by_name[check.name] = CheckResult(name=check.name, check=check.check, split=check.split,
-                                          severity=check.severity, success=bool(result.success), observed=observed,
-                                          allowed=check.allowed, rows=rows)  # fmt: skip
+        by_name[check.name] = CheckResult(
+            name=check.name,
+            check=check.check,
+            split=check.split,
+            severity=check.severity,
+            success=bool(result.success),
+            observed=observed,
+            allowed=check.allowed,
+            rows=rows,
+        )
     return [by_name[c.name] for c in checks], (site if project is not None else None)

@@ -21,10 +21,17 @@ from genqc.report.load import FamilyOutputs, Missing, ReportData
 QUALIFIERS = ("_ci_low", "_ci_high", "_se", "_std", "_floor")
 # Section ids are an interface: tests and links (report.html#metrics) rely on them.
 SECTIONS = (
-    ("verdict", "Verdict"), ("samples", "Samples"), ("curves", "Training curves"), ("metrics", "Metrics"),
-    ("prdc", "Precision / recall / density / coverage"), ("classes", "Class balance"), ("spectra", "Power spectra"),
-    ("memorization", "Memorisation"), ("validation", "Data validation"), ("params", "Params and revision"),
-)  # fmt: skip
+    ("verdict", "Verdict"),
+    ("samples", "Samples"),
+    ("curves", "Training curves"),
+    ("metrics", "Metrics"),
+    ("prdc", "Precision / recall / density / coverage"),
+    ("classes", "Class balance"),
+    ("spectra", "Power spectra"),
+    ("memorization", "Memorisation"),
+    ("validation", "Data validation"),
+    ("params", "Params and revision"),
+)
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1f2328;
@@ -110,8 +117,10 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]], caption: str = 
 def _missing_list(items: list[Missing]) -> str:
     if not items:
         return ""
-    lines = "".join(f"<li><strong>{esc(m.section)}</strong>: <code>{esc(m.path)}</code> {esc(m.reason)}; "
-                    f"{esc(m.remedy)}</li>" for m in items)  # fmt: skip
+    lines = "".join(
+        f"<li><strong>{esc(m.section)}</strong>: <code>{esc(m.path)}</code> {esc(m.reason)}; {esc(m.remedy)}</li>"
+        for m in items
+    )
     return f'<div class="notice" role="note"><ul>{lines}</ul></div>'
 
 
@@ -120,14 +129,17 @@ def _section(section_id: str, body: str, data: ReportData, *, sections: tuple[st
     missing = [m for m in data.missing if m.section in (sections or (section_id,))]
     if not body.strip():
         body = "<p>Nothing to show: the stage that makes this section has not run.</p>"
-    return f'<section id="{section_id}" aria-labelledby="{section_id}-title"><h2 id="{section_id}-title">' \
-           f"{esc(title)}</h2>{_missing_list(missing)}{body}</section>"  # fmt: skip
+    return (
+        f'<section id="{section_id}" aria-labelledby="{section_id}-title"><h2 id="{section_id}-title">'
+        f"{esc(title)}</h2>{_missing_list(missing)}{body}</section>"
+    )
 
 
 # --------------------------------------------------------------------------- verdict
 def _gate_results(metrics: dict[str, Any]) -> list[tuple[str, bool]]:
-    return [(k.removeprefix("gate_"), bool(v)) for k, v in metrics.items() if k.startswith("gate_") and
-            isinstance(v, bool)]  # fmt: skip
+    return [
+        (k.removeprefix("gate_"), bool(v)) for k, v in metrics.items() if k.startswith("gate_") and isinstance(v, bool)
+    ]
 
 
 def verdict_state(family: FamilyOutputs) -> str:
@@ -160,11 +172,16 @@ def _verdict(data: ReportData) -> str:
         states.append(state)
         errors, warnings = data.validation.get("errors_failed", "?"), data.validation.get("warnings_failed", "?")
         word = "PASS" if ok else "FAIL"
-        items.append(f'<li><span class="tag {state}">{word}</span>data validation: {esc(errors)} error-level and '
-                     f"{esc(warnings)} warning-level expectations failed</li>")  # fmt: skip
+        items.append(
+            f'<li><span class="tag {state}">{word}</span>data validation: {esc(errors)} error-level and '
+            f"{esc(warnings)} warning-level expectations failed</li>"
+        )
     overall = "fail" if "fail" in states else "unknown" if ("unknown" in states or not states) else "pass"
-    headline = {"pass": "All quality gates passed", "fail": "Quality gates FAILED",
-                "unknown": "Incomplete: some verdicts are missing"}[overall]  # fmt: skip
+    headline = {
+        "pass": "All quality gates passed",
+        "fail": "Quality gates FAILED",
+        "unknown": "Incomplete: some verdicts are missing",
+    }[overall]
     return f'<div class="banner {overall}" role="status"><strong>{headline}</strong><ul>{"".join(items)}</ul></div>'
 
 
@@ -174,22 +191,33 @@ def _samples(data: ReportData) -> str:
     for family in data.families:
         grids = []
         if family.class_rows:
-            rows = "".join(f'<tr><th scope="row">{esc(name)}</th><td>'
-                           + "".join(_img(png, f"{family.name} sample of class {name}", "tile") for png in pngs)
-                           + "</td></tr>" for name, pngs in family.class_rows)  # fmt: skip
+            rows = "".join(
+                f'<tr><th scope="row">{esc(name)}</th><td>'
+                + "".join(_img(png, f"{family.name} sample of class {name}", "tile") for png in pngs)
+                + "</td></tr>"
+                for name, pngs in family.class_rows
+            )
             grids.append(f"<div><table><caption>samples per class (conditional)</caption>{rows}</table></div>")
         elif family.sample_grid_png:
-            grids.append(f"<figure>{_img(family.sample_grid_png, f'{family.name} sample grid', 'grid')}"
-                         "<figcaption>sample stage grid</figcaption></figure>")  # fmt: skip
+            grids.append(
+                f"<figure>{_img(family.sample_grid_png, f'{family.name} sample grid', 'grid')}"
+                "<figcaption>sample stage grid</figcaption></figure>"
+            )
         if family.train_grid_png:
             image = _img(family.train_grid_png, f"{family.name} EMA samples during training", "grid")
-            grids.append(f"<figure>{image}<figcaption>EMA samples at the end of training (fixed seed)</figcaption>"
-                         "</figure>")  # fmt: skip
+            grids.append(
+                f"<figure>{image}<figcaption>EMA samples at the end of training (fixed seed)</figcaption></figure>"
+            )
         summary = ""
         if family.sample_summary:
             keys = ("accepted", "requested", "drawn", "acceptance_rate", "filter", "use_ema", "images_per_s")
-            summary = "<p class=meta>" + ", ".join(f"{esc(k)}: {esc(fmt(family.sample_summary[k]))}" for k in keys
-                                                 if k in family.sample_summary) + "</p>"  # fmt: skip
+            summary = (
+                "<p class=meta>"
+                + ", ".join(
+                    f"{esc(k)}: {esc(fmt(family.sample_summary[k]))}" for k in keys if k in family.sample_summary
+                )
+                + "</p>"
+            )
         if grids or summary:
             parts.append(f"<h3>{esc(family.name)}</h3>{summary}<div class=grids>{''.join(grids)}</div>")
     return "".join(parts)
@@ -199,8 +227,13 @@ def _curves(data: ReportData) -> str:
     parts = []
     for family in data.families:
         png = plots.training_curves(family.curves, title=family.name) if family.curves else None
-        parts.append(_figure(png, f"training curves of {family.name}",
-                             f"{family.name}: DVCLive histories ({len(family.curves)} series)"))  # fmt: skip
+        parts.append(
+            _figure(
+                png,
+                f"training curves of {family.name}",
+                f"{family.name}: DVCLive histories ({len(family.curves)} series)",
+            )
+        )
     return "".join(parts)
 
 
@@ -214,8 +247,12 @@ def headline_keys(families: list[FamilyOutputs]) -> list[str]:
             if skip or isinstance(value, bool | dict | list):
                 continue
             keys[key] = None
-    gated = {k.removeprefix("gate_max_").removeprefix("gate_min_") for f in families for k in (f.metrics or {})
-             if k.startswith(("gate_max_", "gate_min_"))}  # fmt: skip
+    gated = {
+        k.removeprefix("gate_max_").removeprefix("gate_min_")
+        for f in families
+        for k in (f.metrics or {})
+        if k.startswith(("gate_max_", "gate_min_"))
+    }
     return [k for k in keys if k in gated] + [k for k in keys if k not in gated]
 
 
@@ -247,20 +284,32 @@ def _metrics(data: ReportData) -> str:
     evaluated = [f for f in data.families if f.metrics]
     if not evaluated:
         return ""
-    rows = [[f'<th scope="row"><code>{esc(key)}</code></th>', f"<td>{_limit(data, key)}</td>",
-             *(_cell(f.metrics, key) for f in evaluated)] for key in headline_keys(evaluated)]  # fmt: skip
-    note = ("<p class=meta>Each score is <em>value [low, high]</em>, its bootstrap confidence interval where one "
-            "was computed; <em>floor</em> is the same metric between the test images and as many training images "
-            "(what a perfect generator would reach). Gated rows say PASS or FAIL against the limit.</p>")  # fmt: skip
+    rows = [
+        [
+            f'<th scope="row"><code>{esc(key)}</code></th>',
+            f"<td>{_limit(data, key)}</td>",
+            *(_cell(f.metrics, key) for f in evaluated),
+        ]
+        for key in headline_keys(evaluated)
+    ]
+    note = (
+        "<p class=meta>Each score is <em>value [low, high]</em>, its bootstrap confidence interval where one "
+        "was computed; <em>floor</em> is the same metric between the test images and as many training images "
+        "(what a perfect generator would reach). Gated rows say PASS or FAIL against the limit.</p>"
+    )
     extra = ""
     if data.classifier_metrics and "test_accuracy" in data.classifier_metrics:
         acc = data.classifier_metrics["test_accuracy"]
-        extra = f"<p>Evaluation classifier test accuracy: <strong>{esc(fmt(acc))}</strong> " \
-                "(the classifier's feature space is only as meaningful as this).</p>"  # fmt: skip
+        extra = (
+            f"<p>Evaluation classifier test accuracy: <strong>{esc(fmt(acc))}</strong> "
+            "(the classifier's feature space is only as meaningful as this).</p>"
+        )
         if data.classifier_metrics.get("evaluator_ok") is False:
-            extra += (f"<p class=\"banner fail\"><strong>WARNING:</strong> below classifier.min_accuracy="
-                      f"{esc(fmt(data.classifier_metrics.get('min_accuracy')))}: every classifier-space metric "
-                      "and gate is unreliable (evaluator_ok: false).</p>")  # fmt: skip
+            extra += (
+                f'<p class="banner fail"><strong>WARNING:</strong> below classifier.min_accuracy='
+                f"{esc(fmt(data.classifier_metrics.get('min_accuracy')))}: every classifier-space metric "
+                "and gate is unreliable (evaluator_ok: false).</p>"
+            )
     return note + extra + _table(["metric", "gate", *(f.name for f in evaluated)], rows)
 
 
@@ -280,17 +329,21 @@ def _memorization(data: ReportData) -> str:
         cards = []
         for p in family.nearest:
             copy = ' <span class="tag fail">EXACT COPY</span>' if p.exact_copy else ""
-            cards.append(f'<li class="{"copy" if p.exact_copy else ""}">'
-                         f"{_img(p.sample_png, f'{family.name} sample {p.sample_id}', 'pair')}"
-                         f"{_img(p.train_png, f'its nearest training image {p.train_id}', 'pair')}<br>"
-                         f"ratio {esc(fmt(p.ratio))} &middot; distance {esc(fmt(p.distance))}{copy}</li>")  # fmt: skip
+            cards.append(
+                f'<li class="{"copy" if p.exact_copy else ""}">'
+                f"{_img(p.sample_png, f'{family.name} sample {p.sample_id}', 'pair')}"
+                f"{_img(p.train_png, f'its nearest training image {p.train_id}', 'pair')}<br>"
+                f"ratio {esc(fmt(p.ratio))} &middot; distance {esc(fmt(p.distance))}{copy}</li>"
+            )
         memo = family.metrics or {}
         share = memo.get("memorization_near_copy_share")
         lead = f"near-copy share {esc(fmt(share))}; " if share is not None else ""
-        parts.append(f"<h3>{esc(family.name)}</h3><p class=meta>{lead}each pair: a sample (left) and its nearest "
-                     "training image (right), closest first. A ratio well below 1 means the sample is closer to that "
-                     "training image than the image is to its own nearest training neighbour.</p>"
-                     f'<ul class="pairs">{"".join(cards)}</ul>')  # fmt: skip
+        parts.append(
+            f"<h3>{esc(family.name)}</h3><p class=meta>{lead}each pair: a sample (left) and its nearest "
+            "training image (right), closest first. A ratio well below 1 means the sample is closer to that "
+            "training image than the image is to its own nearest training neighbour.</p>"
+            f'<ul class="pairs">{"".join(cards)}</ul>'
+        )
     return "".join(parts)
 
 
@@ -308,8 +361,12 @@ def _validation(data: ReportData) -> str:
     summary = data.validation
     if summary is None:
         return _data_flow(data)
-    link = f'<p><a href="{esc(data.data_docs_href)}">Great Expectations Data Docs</a> (every expectation with its ' \
-           "details)</p>" if data.data_docs_href else ""  # fmt: skip
+    link = (
+        f'<p><a href="{esc(data.data_docs_href)}">Great Expectations Data Docs</a> (every expectation with its '
+        "details)</p>"
+        if data.data_docs_href
+        else ""
+    )
     counts = summary.get("rows") if isinstance(summary.get("rows"), dict) else {}
     count_text = ", ".join(f"{esc(k)}: {esc(fmt(v))}" for k, v in counts.items())
     expectations = summary.get("expectations") if isinstance(summary.get("expectations"), dict) else {}
@@ -319,14 +376,24 @@ def _validation(data: ReportData) -> str:
         ok = entry.get("success")
         severity = str(entry.get("severity", ""))
         state = "pass" if ok else ("fail" if severity == "error" else "warning")
-        rows.append([f"<td><code>{esc(name)}</code></td>", f"<td>{esc(severity)}</td>",
-                     f'<td class="{"pass" if ok else "fail" if severity == "error" else ""}"><span class="tag '
-                     f'{state}">{"pass" if ok else "FAIL" if severity == "error" else "warn"}</span></td>',
-                     f"<td>{esc(fmt(entry.get('observed')))}</td>", f"<td>{esc(entry.get('allowed', ''))}</td>",
-                     f'<td class="num">{esc(fmt(entry.get("rows")))}</td>'])  # fmt: skip
+        rows.append(
+            [
+                f"<td><code>{esc(name)}</code></td>",
+                f"<td>{esc(severity)}</td>",
+                f'<td class="{"pass" if ok else "fail" if severity == "error" else ""}"><span class="tag '
+                f'{state}">{"pass" if ok else "FAIL" if severity == "error" else "warn"}</span></td>',
+                f"<td>{esc(fmt(entry.get('observed')))}</td>",
+                f"<td>{esc(entry.get('allowed', ''))}</td>",
+                f'<td class="num">{esc(fmt(entry.get("rows")))}</td>',
+            ]
+        )
     failed_first = sorted(rows, key=lambda r: ("tag pass" in r[2], r[0]))
-    return (link + _data_flow(data) + (f"<p class=meta>validated rows: {count_text}</p>" if count_text else "")
-            + _table(["check", "severity", "result", "observed", "allowed", "failing rows"], failed_first))
+    return (
+        link
+        + _data_flow(data)
+        + (f"<p class=meta>validated rows: {count_text}</p>" if count_text else "")
+        + _table(["check", "severity", "result", "observed", "allowed", "failing rows"], failed_first)
+    )
 
 
 def _params(data: ReportData) -> str:
@@ -334,8 +401,10 @@ def _params(data: ReportData) -> str:
     commit = esc(rev.commit) if rev.commit else "unknown (no git repository)"
     dirty = "" if rev.dirty is None else " (uncommitted changes)" if rev.dirty else " (clean)"
     lock = esc(rev.dvc_lock_sha256) if rev.dvc_lock_sha256 else "no dvc.lock"
-    return (f"<p>git commit <code>{commit}</code>{dirty}<br>dvc.lock SHA-256 <code>{lock}</code></p>"
-            f"<pre>{esc(data.params_text) or 'params not available'}</pre>")
+    return (
+        f"<p>git commit <code>{commit}</code>{dirty}<br>dvc.lock SHA-256 <code>{lock}</code></p>"
+        f"<pre>{esc(data.params_text) or 'params not available'}</pre>"
+    )
 
 
 def render(data: ReportData) -> str:
@@ -345,13 +414,21 @@ def render(data: ReportData) -> str:
     family_sections = ("samples", "curves", "metrics", "prdc", "classes", "spectra", "memorization")
     placed = {s for s in family_sections} | {"validation", "params"}
     unplaced = [m for m in data.missing if m.section not in placed]
-    prdc = _figure(plots.prdc_bars(_family_plots(data, "prdc")), "precision, recall, density and coverage per "
-                   "family", "bars: the samples' value; tick: the train/test floor")
-    classes = _figure(plots.class_histogram(_family_plots(data, "class_histogram"), data.class_names),
-                      "class shares of real and generated images",
-                      "shares of the training labels and of the classifier's predictions on the samples")
-    spectra = _figure(plots.power_spectra(_family_plots(data, "spectrum")), "power spectra",
-                      "too much high-frequency power: noise or checkerboard artefacts; too little: blur")
+    prdc = _figure(
+        plots.prdc_bars(_family_plots(data, "prdc")),
+        "precision, recall, density and coverage per family",
+        "bars: the samples' value; tick: the train/test floor",
+    )
+    classes = _figure(
+        plots.class_histogram(_family_plots(data, "class_histogram"), data.class_names),
+        "class shares of real and generated images",
+        "shares of the training labels and of the classifier's predictions on the samples",
+    )
+    spectra = _figure(
+        plots.power_spectra(_family_plots(data, "spectrum")),
+        "power spectra",
+        "too much high-frequency power: noise or checkerboard artefacts; too little: blur",
+    )
     body = [
         _section("verdict", _verdict(data) + _missing_list(unplaced), data, sections=("verdict",)),
         _section("samples", _samples(data), data),

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 # Column names of the nearest-pairs table (genqc.evaluation's EvaluationResult.nearest).
 NEAREST_COLUMNS = ("sample_image", "train_image", "ratio", "distance")
 
@@ -183,12 +185,17 @@ class Loader:
         frame = frame.sort_values("ratio", kind="stable").head(limit)
         pairs = []
         for row in frame.to_dict("records"):
-            pairs.append(NearestPair(
-                sample_png=bytes(row["sample_image"]), train_png=bytes(row["train_image"]),
-                ratio=_float_or_none(row["ratio"]), distance=_float_or_none(row["distance"]),
-                exact_copy=bool(row.get("exact_copy", False)), sample_id=str(row.get("sample_id", "")),
-                train_id=str(row.get("train_id", "")),
-            ))  # fmt: skip
+            pairs.append(
+                NearestPair(
+                    sample_png=bytes(row["sample_image"]),
+                    train_png=bytes(row["train_image"]),
+                    ratio=_float_or_none(row["ratio"]),
+                    distance=_float_or_none(row["distance"]),
+                    exact_copy=bool(row.get("exact_copy", False)),
+                    sample_id=str(row.get("sample_id", "")),
+                    train_id=str(row.get("train_id", "")),
+                )
+            )
         return pairs
 
     def class_rows(self, path: Path, *, per_class: int, class_names: dict[int, str]) -> list[tuple[str, list[bytes]]]:
@@ -200,8 +207,6 @@ class Loader:
         if not path.is_file():
             return []
         try:
-            import pandas as pd
-
             frame = pd.read_parquet(path, columns=["label", "image"])
         except Exception:  # pyarrow raises several types for a damaged or foreign file
             return []
@@ -218,8 +223,6 @@ class Loader:
         if not path.is_file():
             return {}
         try:
-            import pandas as pd
-
             frame = pd.read_parquet(path, columns=["label", "class_name"]).drop_duplicates("label")
         except Exception:  # no class_name column, or a damaged file: fall back to numeric labels
             return {}
@@ -231,8 +234,6 @@ class Loader:
             self._miss(section, path, "not found", remedy)
             return None
         try:
-            import pandas as pd
-
             return pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             self._miss(section, path, f"unreadable ({type(exc).__name__})", remedy)

@@ -12,18 +12,22 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 # Groups of DVCLive metric names, in the order their panels appear (the last path component decides).
-CURVE_GROUPS = (("loss", "losses"), ("grad_norm", "gradient norms"), ("lr", "learning rate"),
-                ("images_per_s", "throughput (images/s)"))  # fmt: skip
+CURVE_GROUPS = (
+    ("loss", "losses"),
+    ("grad_norm", "gradient norms"),
+    ("lr", "learning rate"),
+    ("images_per_s", "throughput (images/s)"),
+)
 # No red or green: on this page those colours mean fail and pass.
 COLOURS = ("#0969da", "#bf8700", "#8250df", "#1b7c83", "#e16f24", "#6e7781")
 DPI = 96
 
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -117,8 +121,13 @@ def power_spectra(families: Sequence[tuple[str, list[dict[str, Any]]]]) -> bytes
     real = [(_number(r.get("frequency")), _number(r.get("real"))) for r in families[0][1]]
     _spectrum_line(ax, real, "real (test)", "#000000", "--")
     for i, (name, rows) in enumerate(families):
-        _spectrum_line(ax, [(_number(r.get("frequency")), _number(r.get("generated"))) for r in rows],
-                       f"generated: {name}", COLOURS[(i + 1) % len(COLOURS)], "-")  # fmt: skip
+        _spectrum_line(
+            ax,
+            [(_number(r.get("frequency")), _number(r.get("generated"))) for r in rows],
+            f"generated: {name}",
+            COLOURS[(i + 1) % len(COLOURS)],
+            "-",
+        )
     ax.set_xlabel("spatial frequency (cycles per image; 0, the mean, not shown)", fontsize=9)
     ax.set_ylabel("power", fontsize=9)
     ax.set_title("radially averaged power spectrum", fontsize=10)
@@ -149,8 +158,15 @@ def prdc_bars(families: Sequence[tuple[str, list[dict[str, Any]]]]) -> bytes | N
     ax.barh(ys, [_number(r["value"]) for _, r in rows], color=colours, height=0.7)
     floors = [(y, _number(r.get("floor"))) for y, (_, r) in zip(ys, rows, strict=True) if _is_number(r.get("floor"))]
     if floors:
-        ax.scatter([f for _, f in floors], [y for y, _ in floors], marker="|", s=200, color="#000000",
-                   label="train/test floor", zorder=3)  # fmt: skip
+        ax.scatter(
+            [f for _, f in floors],
+            [y for y, _ in floors],
+            marker="|",
+            s=200,
+            color="#000000",
+            label="train/test floor",
+            zorder=3,
+        )
         ax.legend(fontsize=8, loc="lower right")
     ax.set_yticks(ys, labels, fontsize=8)
     ax.set_xlabel("value (1 is ideal for precision, recall, coverage; density ~1)", fontsize=9)

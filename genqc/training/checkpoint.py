@@ -140,8 +140,18 @@ def save_sampling_weights(
 
 # --------------------------------------------------------------------------- reading
 #: what torch.load raises for a file that is not a weights-only torch archive (truncated, foreign, pickled objects)
-_UNREADABLE = (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError,
-               AttributeError, KeyError, TypeError, IndexError)  # fmt: skip
+_UNREADABLE = (
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    AttributeError,
+    KeyError,
+    TypeError,
+    IndexError,
+)
 
 
 MAX_REASON = 200  # characters of an exception's first line quoted in a refusal: enough to name the problem
@@ -199,8 +209,10 @@ def load_checkpoint(path: str | Path, *, use_ema: bool = True, device: str | tor
     state = read_checkpoint(path)
     family, kind = state["family"], state.get("kind")
     if family not in MODEL_REGISTRY or kind not in ("training", "sampling"):
-        raise DataError(f"{path} holds a {kind} checkpoint of {family!r}, not a generative model's; expected "
-                        f"{', '.join(sorted(MODEL_REGISTRY))} weights from `genqc train`")  # fmt: skip
+        raise DataError(
+            f"{path} holds a {kind} checkpoint of {family!r}, not a generative model's; expected "
+            f"{', '.join(sorted(MODEL_REGISTRY))} weights from `genqc train`"
+        )
     if kind == "sampling" and use_ema is False and state.get("ema"):
         raise ConfigError(f"{path} holds only EMA weights; use_ema=False needs {Path(path).with_name(LAST)}")
     try:
@@ -209,8 +221,9 @@ def load_checkpoint(path: str | Path, *, use_ema: bool = True, device: str | tor
         raise DataError(f"{path} does not rebuild a {family} model ({_first_line(exc)}); delete it, retrain") from None
     model.to(device).eval()
     sampler.to(device).eval()
-    return LoadedModel(model, sampler, state["family"], dict(state["config"]), int(state["step"]), ema_used,
-                       state["params_hash"])  # fmt: skip
+    return LoadedModel(
+        model, sampler, state["family"], dict(state["config"]), int(state["step"]), ema_used, state["params_hash"]
+    )
 
 
 def _rebuild(state: dict[str, Any], use_ema: bool) -> tuple[nn.Module, nn.Module, bool]:
@@ -230,8 +243,14 @@ def _rebuild(state: dict[str, Any], use_ema: bool) -> tuple[nn.Module, nn.Module
 # --------------------------------------------------------------------------- classifier
 def save_classifier(path: Path, model: nn.Module, *, metrics: dict[str, float]) -> None:
     """Write the domain classifier: its config (to rebuild it), weights and test metrics, atomically."""
-    payload = {"format": FORMAT, "kind": "classifier", "family": "classifier", "config": asdict(model.config),
-               "model": _cpu_state(model), "metrics": dict(metrics)}  # fmt: skip
+    payload = {
+        "format": FORMAT,
+        "kind": "classifier",
+        "family": "classifier",
+        "config": asdict(model.config),
+        "model": _cpu_state(model),
+        "metrics": dict(metrics),
+    }
     _save(payload, Path(path))
 
 

@@ -21,8 +21,9 @@ def resolve_device(requested: str, *, key: str = "train.device", local_rank: int
     if requested not in DEVICES:
         raise ConfigError(f"{key}={requested!r}: allowed: {', '.join(DEVICES)}")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{key}='cuda' but this machine has no CUDA device (torch {torch.__version__}); "
-                          f"set {key}: auto or cpu")  # fmt: skip
+        raise ConfigError(
+            f"{key}='cuda' but this machine has no CUDA device (torch {torch.__version__}); set {key}: auto or cpu"
+        )
     if requested == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda", local_rank % torch.cuda.device_count())

@@ -72,8 +72,10 @@ def destroy_process_group() -> None:
 def split_batch(global_batch: int, world: int) -> int:
     """Per-process batch: the global batch split evenly (so N processes see the same data as one)."""
     if global_batch % world:
-        raise ConfigError(f"train.batch_size={global_batch} is the global batch and must split evenly across "
-                          f"train.nproc={world} processes; use a multiple of {world}")  # fmt: skip
+        raise ConfigError(
+            f"train.batch_size={global_batch} is the global batch and must split evenly across "
+            f"train.nproc={world} processes; use a multiple of {world}"
+        )
     return global_batch // world
 
 
@@ -116,8 +118,15 @@ def launch_torchrun(module_args: Sequence[str], nproc: int) -> int:
     ``--standalone`` rendezvous on a free local port, so nothing outside the machine
     is contacted. A failing worker makes torchrun stop the others and exit non-zero.
     """
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", *module_args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        *module_args,
+    ]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     return subprocess.run(command, env=env, check=False).returncode

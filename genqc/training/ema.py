@@ -52,8 +52,11 @@ class EMA:
 
     def state_dict(self) -> dict[str, Any]:
         """The averaged module's weights (keys as ``module.state_dict()``) plus the update count."""
-        return {"module": self._averaged.module.state_dict(), "n_averaged": self._averaged.n_averaged.clone(),
-                "updates": self.updates}  # fmt: skip
+        return {
+            "module": self._averaged.module.state_dict(),
+            "n_averaged": self._averaged.n_averaged.clone(),
+            "updates": self.updates,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._averaged.module.load_state_dict(state["module"])

@@ -72,8 +72,10 @@ def _build_optimizers(model: nn.Module, groups: dict[str, list[nn.Parameter]]) -
     """One AdamW per group with the family's own lr, betas and weight decay (model.optimizer_settings())."""
     settings = model.optimizer_settings()
     if set(settings) != set(groups):
-        raise ValueError(f"{type(model).__name__}.optimizer_settings() names groups {sorted(settings)} "
-                         f"but the model has {sorted(groups)}")  # fmt: skip
+        raise ValueError(
+            f"{type(model).__name__}.optimizer_settings() names groups {sorted(settings)} "
+            f"but the model has {sorted(groups)}"
+        )
     return {name: torch.optim.AdamW(params, **settings[name]) for name, params in groups.items()}
 
 
@@ -176,8 +178,14 @@ def _check_images(images: torch.Tensor) -> None:
         raise ValueError(f"train needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
 
 
-def _start(model: nn.Module, cfg: TrainConfig, fields: dict[str, Any], run_dir: Path | None, device: torch.device,
-           ctx: DistContext) -> _Run:  # fmt: skip
+def _start(
+    model: nn.Module,
+    cfg: TrainConfig,
+    fields: dict[str, Any],
+    run_dir: Path | None,
+    device: torch.device,
+    ctx: DistContext,
+) -> _Run:
     """Put the model on its device in training mode and build its optimisers and EMA."""
     configure_determinism(cfg.deterministic)
     fmt = memory_format(device)
@@ -230,8 +238,11 @@ def _check_finite(run: _Run, name: str, done: int, loss: float, norm: float) -> 
     """Stop before a non-finite loss or gradient reaches the weights (DataError, exit 1)."""
     if math.isfinite(loss) and math.isfinite(norm):
         return
-    kept = (f"the last good checkpoint {run.last} (step {run.saved_step}) is intact" if run.saved_step
-            else "no checkpoint had been written yet")  # fmt: skip
+    kept = (
+        f"the last good checkpoint {run.last} (step {run.saved_step}) is intact"
+        if run.saved_step
+        else "no checkpoint had been written yet"
+    )
     raise DataError(
         f"non-finite loss at step {done} of {run.cfg.steps} (group {name!r}: loss={loss}, grad_norm={norm}); "
         f"stopped before updating the weights and {kept}. "
@@ -272,15 +283,29 @@ def _train_step(run: _Run, step: int, batch: torch.Tensor, labels: torch.Tensor 
 
 
 def _write_sampling_weights(run: _Run, step: int) -> None:
-    save_sampling_weights(run.run_dir / EMA_FILE, module=run.sampler, ema=run.ema is not None, step=step,
-                          family=_family(run.model), config=run.model.config_dict(), fields=run.fields)  # fmt: skip
+    save_sampling_weights(
+        run.run_dir / EMA_FILE,
+        module=run.sampler,
+        ema=run.ema is not None,
+        step=step,
+        family=_family(run.model),
+        config=run.model.config_dict(),
+        fields=run.fields,
+    )
 
 
 def _write_checkpoints(run: _Run, done: int) -> None:
     """``last.pt`` (everything a resume needs) and ``ema.pt`` (what sampling needs), both atomically."""
-    save_training_state(run.last, model=run.model, optimizers=run.optimizers,
-                        ema_state=run.ema.state_dict() if run.ema else None, step=done, family=_family(run.model),
-                        config=run.model.config_dict(), fields=run.fields)  # fmt: skip
+    save_training_state(
+        run.last,
+        model=run.model,
+        optimizers=run.optimizers,
+        ema_state=run.ema.state_dict() if run.ema else None,
+        step=done,
+        family=_family(run.model),
+        config=run.model.config_dict(),
+        fields=run.fields,
+    )
     _write_sampling_weights(run, done)
     run.saved_step = done
 

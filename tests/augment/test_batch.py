@@ -12,10 +12,19 @@ from genqc.augment import OPS, Draws, OpConfig, apply_draws, augment_images, ima
 from genqc.augment.draws import normals
 
 # Every op firing on every image at a moderate strength (flips take no magnitude).
-ALL_ON = validate_ops({"hflip": {"p": 1.0}, "vflip": {"p": 1.0}, "crop": {"p": 1.0, "magnitude": 0.3},
-                       "rotate": {"p": 1.0, "magnitude": 20}, "translate": {"p": 1.0, "magnitude": 0.2},
-                       "brightness": {"p": 1.0, "magnitude": 0.3}, "contrast": {"p": 1.0, "magnitude": 0.3},
-                       "noise": {"p": 1.0, "magnitude": 0.05}, "cutout": {"p": 1.0, "magnitude": 0.3}})  # fmt: skip
+ALL_ON = validate_ops(
+    {
+        "hflip": {"p": 1.0},
+        "vflip": {"p": 1.0},
+        "crop": {"p": 1.0, "magnitude": 0.3},
+        "rotate": {"p": 1.0, "magnitude": 20},
+        "translate": {"p": 1.0, "magnitude": 0.2},
+        "brightness": {"p": 1.0, "magnitude": 0.3},
+        "contrast": {"p": 1.0, "magnitude": 0.3},
+        "noise": {"p": 1.0, "magnitude": 0.05},
+        "cutout": {"p": 1.0, "magnitude": 0.3},
+    }
+)
 HALF_ON = {name: OpConfig(0.5, op.magnitude) for name, op in ALL_ON.items()}
 
 
@@ -45,8 +54,9 @@ def test_shape_dtype_and_range_are_preserved(channels: int) -> None:
 def test_same_seed_and_id_give_the_same_image_at_batch_size_1_and_64() -> None:
     images, ids = _images(), _ids(64)
     whole = augment_images(images, ids, seed=3, copy=2, ops=HALF_ON).images
-    singles = np.concatenate([augment_images(images[i : i + 1], ids[i : i + 1], seed=3, copy=2, ops=HALF_ON).images
-                              for i in range(64)])  # fmt: skip
+    singles = np.concatenate(
+        [augment_images(images[i : i + 1], ids[i : i + 1], seed=3, copy=2, ops=HALF_ON).images for i in range(64)]
+    )
     np.testing.assert_array_equal(whole, singles)
     again = augment_images(images, ids, seed=3, copy=2, ops=HALF_ON).images
     np.testing.assert_array_equal(whole, again)

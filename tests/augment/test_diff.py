@@ -7,6 +7,7 @@ import torch
 
 from genqc.augment import DIFF_POLICIES, diff_augment, parse_policy
 from genqc.errors import ConfigError
+from genqc.models.configs import DIFFAUGMENT_OPS
 
 
 def _batches() -> dict[str, torch.Tensor]:
@@ -81,8 +82,6 @@ def test_shape_dtype_and_reproducibility_with_a_seeded_generator() -> None:
 
 
 def test_the_config_allows_exactly_the_ops_diff_augment_implements() -> None:
-    from genqc.models.configs import DIFFAUGMENT_OPS
-
     assert set(DIFFAUGMENT_OPS) == set(DIFF_POLICIES)
     x = _batches()["real"]
     for name in DIFFAUGMENT_OPS:

@@ -19,8 +19,9 @@ def _table(n: int = 24) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8)
     site = pd.Series(["a", "b", "c"] * (n // 3), dtype="category")
-    return images_to_table(images, np.arange(n) % 4, [f"x{i}" for i in range(n)],
-                           extra={"site": site, "age": np.arange(n) * 2})  # fmt: skip
+    return images_to_table(
+        images, np.arange(n) % 4, [f"x{i}" for i in range(n)], extra={"site": site, "age": np.arange(n) * 2}
+    )
 
 
 def test_rows_are_the_originals_plus_copies_with_provenance() -> None:

@@ -14,8 +14,9 @@ from genqc.training.checkpoint import save_training_state
 
 def test_the_gpu_override_gives_a_valid_params_file(tmp_path: Path) -> None:
     target = tmp_path / "params.yaml"
-    params = build_params(REPO / "bench" / "device_params.yaml", ["ingest.source=idx:/data/fm", "train.steps=7"],
-                          target)  # fmt: skip
+    params = build_params(
+        REPO / "bench" / "device_params.yaml", ["ingest.source=idx:/data/fm", "train.steps=7"], target
+    )
     loaded = load_params(target)  # the pipeline's own validation: a typo in the override fails here, not on the GPU
     assert loaded.ingest.source == "idx:/data/fm" and loaded.train.steps == 7
     assert loaded.train.device == "cuda" and loaded.train.ddpm.width == 64
@@ -31,8 +32,13 @@ def test_a_setting_without_a_value_is_refused(tmp_path: Path) -> None:
 def test_primary_and_others_expand_to_train_sample_evaluate() -> None:
     params = {"train": {"models": ["dcgan", "vae", "ddpm"], "model": "ddpm"}}
     stages = _stage_list(params, ["classifier", "primary", "publish", "others", "report"])
-    assert stages[:5] == [("classifier", None), ("train", "ddpm"), ("sample", "ddpm"), ("evaluate", "ddpm"),
-                          ("publish", None)]  # fmt: skip
+    assert stages[:5] == [
+        ("classifier", None),
+        ("train", "ddpm"),
+        ("sample", "ddpm"),
+        ("evaluate", "ddpm"),
+        ("publish", None),
+    ]
     assert [family for _, family in stages[5:11]] == ["dcgan"] * 3 + ["vae"] * 3
     assert stages[-1] == ("report", None) and len(stages) == 12
 
@@ -42,8 +48,16 @@ def _checkpoint(path: Path, weight: torch.Tensor) -> Path:
     model = torch.nn.Linear(2, 2)
     with torch.no_grad():
         model.weight.copy_(weight)
-    save_training_state(path, model=model, optimizers={}, ema_state={"module": model.state_dict()}, step=1,
-                        family="toy", config={}, fields={})  # fmt: skip
+    save_training_state(
+        path,
+        model=model,
+        optimizers={},
+        ema_state={"module": model.state_dict()},
+        step=1,
+        family="toy",
+        config={},
+        fields={},
+    )
     return path
 
 

@@ -37,7 +37,10 @@ def test_string_labels_become_classes_through_the_recorded_rule() -> None:
     assert checked.labels[:4].tolist() == [3, 8, 7, 3]  # cat follows the largest pinned/numeric label
     assert checked.reasons[4] == "label is an empty string"
     assert {n: (c.label, c.rule) for n, c in checked.classes.items()} == {
-        "dog": (3, PINNED), "7": (7, NUMERIC), "cat": (8, ASSIGNED)}  # fmt: skip
+        "dog": (3, PINNED),
+        "7": (7, NUMERIC),
+        "cat": (8, ASSIGNED),
+    }
 
 
 def test_object_labels_with_missing_values_and_booleans_are_rows_not_errors() -> None:

@@ -154,8 +154,9 @@ def test_npz_source_keeps_per_row_metadata_as_columns(tmp_path: Path) -> None:
 
 def test_parquet_source_rejects_undecodable_rows_with_their_id(tmp_path: Path) -> None:
     good = encode_png(np.full((6, 6), 7, np.uint8))
-    frame = pd.DataFrame({"id": ["a", "b", "c"], "label": [0, 1, 1], "image": [good, b"garbage", good],
-                          "group": ["x", "y", "y"]})  # fmt: skip
+    frame = pd.DataFrame(
+        {"id": ["a", "b", "c"], "label": [0, 1, 1], "image": [good, b"garbage", good], "group": ["x", "y", "y"]}
+    )
     frame.to_parquet(tmp_path / "t.parquet")
     loaded = load_source(f"parquet:{tmp_path / 't.parquet'}", size=6, channels=1, resize="stretch")
     assert loaded.ids == ["a", "c"] and loaded.metadata["group"] == ["x", "y"]
@@ -211,8 +212,12 @@ def test_hidden_and_system_folders_never_shift_the_numeric_classes(tmp_path: Pat
         _save(Image.fromarray(np.full((4, 4), 50, np.uint8)), tmp_path / name / "a.png")
     (tmp_path / "1" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     loaded = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
-    assert dict(zip(loaded.ids, loaded.labels.tolist(), strict=True)) == {"0/a.png": 0, "1/a.png": 1, "2/a.png": 2,
-                                                                          "3/a.png": 3}  # fmt: skip
+    assert dict(zip(loaded.ids, loaded.labels.tolist(), strict=True)) == {
+        "0/a.png": 0,
+        "1/a.png": 1,
+        "2/a.png": 2,
+        "3/a.png": 3,
+    }
     assert loaded.n_inputs == 4 and loaded.rejected == []
     assert loaded.notes == [f"folder:{tmp_path}: 3 hidden or system entries (.*, __MACOSX) skipped"]
 
@@ -232,8 +237,9 @@ def test_adding_a_named_folder_never_renumbers_the_pinned_ones(tmp_path: Path) -
 
 def test_non_utf8_file_names_become_escaped_ids(tmp_path: Path) -> None:
     (tmp_path / "0").mkdir()
-    Image.fromarray(np.full((4, 4), 9, np.uint8)).save(os.fsdecode(os.fsencode(tmp_path / "0") + b"/caf\xe9.png"),
-                                                       format="PNG")  # fmt: skip
+    Image.fromarray(np.full((4, 4), 9, np.uint8)).save(
+        os.fsdecode(os.fsencode(tmp_path / "0") + b"/caf\xe9.png"), format="PNG"
+    )
     loaded = load_source(f"folder:{tmp_path}", size=4, channels=1, resize="stretch")
     assert loaded.ids == ["0/caf\\xe9.png"]
     loaded.ids[0].encode("utf-8")  # writable to Parquet
@@ -248,8 +254,9 @@ def test_npz_integer_and_float_pixels_get_a_stated_white_level_and_bad_rows_are_
     floats[3, 0, 0] = -0.5
     np.savez(tmp_path / "floats.npz", images=floats, labels=np.array([0, 1, 0, 1]))
     loaded = load_source(f"npz:{tmp_path / 'floats.npz'}", size=5, channels=1, resize="stretch")
-    assert loaded.notes == [f"npz:{tmp_path / 'floats.npz'}: float pixels above 1.0 (max {floats.max():g}): read on "
-                            "the 0-255 scale"]  # fmt: skip
+    assert loaded.notes == [
+        f"npz:{tmp_path / 'floats.npz'}: float pixels above 1.0 (max {floats.max():g}): read on the 0-255 scale"
+    ]
     assert loaded.rejected == [("floats-000003", f"pixel values span -0.5..{floats[3].max():g}, outside 0..255")]
 
 
@@ -257,8 +264,9 @@ def test_parquet_string_labels_map_to_classes_and_bad_rows_carry_reasons(tmp_pat
     good = encode_png(np.full((6, 6), 7, np.uint8))
     frame = pd.DataFrame({"id": ["a", "b", None, "d"], "label": ["cat", None, "dog", "dog"], "image": [good] * 4})
     frame.to_parquet(tmp_path / "t.parquet")
-    loaded = load_source(f"parquet:{tmp_path / 't.parquet'}", size=6, channels=1, resize="stretch",
-                         class_map={"dog": 5})  # fmt: skip
+    loaded = load_source(
+        f"parquet:{tmp_path / 't.parquet'}", size=6, channels=1, resize="stretch", class_map={"dog": 5}
+    )
     assert loaded.ids == ["a", "d"] and loaded.labels.tolist() == [6, 5]
     no_id = "id is missing (null, empty or not a string or integer)"
     assert dict(loaded.rejected) == {"b": "label is NaN (missing)", "row 2": no_id}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 from genqc.data.table import images_to_table
 from genqc.features import build_extractor
@@ -21,6 +24,7 @@ from genqc.features.cache import (
     hash_from_content_hashes,
     weights_sha256,
 )
+from genqc.models.classifier import Classifier, ClassifierConfig
 
 
 class CountingExtractor:
@@ -49,8 +53,6 @@ class CountingExtractor:
 
 @pytest.fixture
 def extractor() -> CountingExtractor:
-    from genqc.models.classifier import Classifier, ClassifierConfig
-
     torch.manual_seed(0)
     model = Classifier(ClassifierConfig(num_classes=3, channels=1, image_size=8, width=4))
     return CountingExtractor(build_extractor("classifier", model=model))
@@ -118,8 +120,6 @@ def test_corrupt_entry_is_recomputed(extractor: CountingExtractor, tmp_path: Pat
 @pytest.fixture(scope="module")
 def digits_and_noise() -> tuple[np.ndarray, np.ndarray]:
     """200 real 8x8 digits (uint8, sklearn) and 200 images of uniform noise."""
-    from sklearn.datasets import load_digits
-
     digits = np.rint(load_digits().images[:200] * 255.0 / 16.0).astype(np.uint8)[..., None]  # (200, 8, 8, 1)
     noise = np.random.default_rng(0).integers(0, 256, digits.shape, dtype=np.uint8)
     return digits, noise
@@ -132,8 +132,9 @@ def test_planted_entry_is_recomputed_with_a_warning(extractor, digits_and_noise,
     extract_cached(extractor, digits, layers=["pool"], cache=cache)
     (real_entry,) = (tmp_path / "classifier").iterdir()
     noise_hash = data_hash(noise)
-    key = cache_key(noise_hash, extractor.identity, "pool", code=code_sha256(extractor),
-                    weights=weights_sha256(extractor))  # fmt: skip
+    key = cache_key(
+        noise_hash, extractor.identity, "pool", code=code_sha256(extractor), weights=weights_sha256(extractor)
+    )
     with np.load(real_entry) as archive:
         planted, meta = archive["features"], json.loads(str(archive["meta"]))
     cache.save("classifier", key, planted, {**meta, "data": noise_hash})  # everything right but the features
@@ -175,11 +176,6 @@ class EditedFeatures(ClassifierFeatures):
 
 def test_code_edited_without_a_new_identity_is_a_new_key(tmp_path, monkeypatch) -> None:
     """Stale features of old code are never reused when the extractor's source changes and its identity does not."""
-    import importlib
-    import sys
-
-    from genqc.models.classifier import Classifier, ClassifierConfig
-
     torch.manual_seed(0)
     model = Classifier(ClassifierConfig(num_classes=3, channels=1, image_size=8, width=4))
     source = tmp_path / "edited_extractor.py"

@@ -8,7 +8,10 @@ import torch
 from PIL import Image
 
 from genqc.features import build_extractor
+from genqc.features.base import file_sha256
 from genqc.features.classifier import luma_uint8
+from genqc.models.classifier import Classifier, ClassifierConfig
+from genqc.training.checkpoint import save_classifier
 
 
 def _images(n: int, size: int, channels: int, seed: int = 0) -> np.ndarray:
@@ -22,8 +25,6 @@ def effnet():
 
 @pytest.fixture(scope="module")
 def classifier_extractor():
-    from genqc.models.classifier import Classifier, ClassifierConfig
-
     torch.manual_seed(0)
     model = Classifier(ClassifierConfig(num_classes=10, channels=1, image_size=16, width=8)).eval()
     return build_extractor("classifier", model=model), model
@@ -99,9 +100,6 @@ def test_classifier_checkpoint_missing_is_named() -> None:
 
 
 def test_classifier_from_its_checkpoint_file(classifier_extractor, tmp_path) -> None:
-    from genqc.features.base import file_sha256
-    from genqc.training.checkpoint import save_classifier
-
     in_memory, model = classifier_extractor
     path = tmp_path / "classifier.pt"
     save_classifier(path, model, metrics={"test_accuracy": 0.1})

@@ -74,8 +74,11 @@ def test_wrong_layout_is_a_clear_error(tmp_path: Path) -> None:
     torchvision_like["AuxLogits.fc.weight"] = torch.zeros(1000, 768)
     path = tmp_path / "inception_v3_google.pth"
     torch.save(torchvision_like, path)
-    with pytest.raises(ConfigError, match=r"pytorch-fid Inception layout.*unexpected AuxLogits.fc.weight; "
-                                          r"fc.weight has shape \(1000, 2048\), expected \(1008, 2048\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"pytorch-fid Inception layout.*unexpected AuxLogits.fc.weight; "
+        r"fc.weight has shape \(1000, 2048\), expected \(1008, 2048\)",
+    ):
         InceptionFID(path)
     path.write_text("not weights")
     with pytest.raises(ConfigError, match="not a readable PyTorch state_dict"):
@@ -90,6 +93,9 @@ def test_without_a_path_the_download_failure_says_to_pass_one(tmp_path: Path, mo
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(ConfigError, match=r"could not be downloaded .* pass its path with "
-                                          r"evaluate.inception_weights \(or --inception-weights\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"could not be downloaded .* pass its path with "
+        r"evaluate.inception_weights \(or --inception-weights\)",
+    ):
         InceptionFID(None)

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from genqc.features import available, build_extractor, register_extractor
+from genqc.features.effnet import EffNetLite0
 from genqc.features.registry import _REGISTRY
 
 
@@ -21,8 +22,6 @@ def test_unknown_name_lists_the_valid_ones() -> None:
 
 
 def test_registration_checks_name_type_and_uniqueness() -> None:
-    from genqc.features.effnet import EffNetLite0
-
     with pytest.raises(ValueError, match="must be lowercase"):
         register_extractor("EffNet")
     with pytest.raises(TypeError, match="must be a FeatureExtractor subclass"):
@@ -38,7 +37,8 @@ def test_registration_checks_name_type_and_uniqueness() -> None:
         _REGISTRY.pop("twin_test")
 
 
-def test_importing_the_registry_does_not_import_torch() -> None:
-    code = "import sys, genqc.features, genqc.metrics.registry; print('torch' in sys.modules)"
+def test_importing_the_registries_and_the_cache_does_not_import_torch() -> None:
+    """`genqc metrics` on NumPy features goes through these modules; it must not pay for torch."""
+    code = "import sys, genqc.features, genqc.features.cache, genqc.metrics.registry; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -23,6 +23,7 @@ def toy_repo(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """A temporary Prefect server (SQLite in tmp) shared by every flow test of the session."""
+    # Deferred: at the top, isort would put prefect above `import flows`, which must come first (see there).
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):  # 30 s default is too short on 2 busy cores

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from prefect import flow
+from prefect.artifacts import Artifact
 
 import flows.artifacts as artifacts
 from flows.artifacts import (
@@ -22,13 +24,21 @@ from flows.artifacts import (
 
 
 def test_metric_rows_pair_each_metric_with_its_interval_and_list_gates_last() -> None:
-    metrics = {"fd_classifier": 12.5, "fd_classifier_ci_low": 11.0, "fd_classifier_ci_high": 14.0,
-               "precision": 0.8, "gate_max_fd_classifier": "pass", "gates": {"min_recall": "fail"}}  # fmt: skip
+    metrics = {
+        "fd_classifier": 12.5,
+        "fd_classifier_ci_low": 11.0,
+        "fd_classifier_ci_high": 14.0,
+        "precision": 0.8,
+        "gate_max_fd_classifier": "pass",
+        "gates": {"min_recall": "fail"},
+    }
     rows = metric_rows(metrics)
     assert rows[0] == {"key": "fd_classifier", "value": 12.5, "ci_low": 11.0, "ci_high": 14.0, "kind": "metric"}
     assert rows[1] == {"key": "precision", "value": 0.8, "ci_low": None, "ci_high": None, "kind": "metric"}
     assert [(r["key"], r["value"], r["kind"]) for r in rows[2:]] == [
-        ("gate_max_fd_classifier", "pass", "gate"), ("gates.min_recall", "fail", "gate")]  # fmt: skip
+        ("gate_max_fd_classifier", "pass", "gate"),
+        ("gates.min_recall", "fail", "gate"),
+    ]
 
 
 def test_an_orphan_interval_key_is_still_shown() -> None:
@@ -76,9 +86,15 @@ def test_sample_grid_is_the_primary_familys_never_the_newest(tmp_path: Path) -> 
 
 
 def test_report_markdown_gives_the_verdict_and_each_headline_metric_with_its_interval() -> None:
-    metrics = {"fd_classifier": 12.5, "fd_classifier_ci_low": 11.0, "fd_classifier_ci_high": 14.0,
-               "precision": 0.8, "gate_max_fd_classifier": True, "gate_min_recall": False,
-               "gates_passed": False}  # fmt: skip
+    metrics = {
+        "fd_classifier": 12.5,
+        "fd_classifier_ci_low": 11.0,
+        "fd_classifier_ci_high": 14.0,
+        "precision": 0.8,
+        "gate_max_fd_classifier": True,
+        "gate_min_recall": False,
+        "gates_passed": False,
+    }
     text = report_markdown(metrics, {"passed": True}, "dcgan")
     assert text.startswith("# genqc report: FAIL")
     assert "Primary family: **dcgan**" in text and "Failed gates: `min_recall`." in text
@@ -99,9 +115,6 @@ def test_an_artifact_is_refreshed_only_by_a_run_of_its_own_stage() -> None:
 
 @pytest.mark.slow
 def test_a_validate_only_run_keeps_the_last_good_artifacts(prefect_server, tmp_path: Path) -> None:
-    from prefect import flow
-    from prefect.artifacts import Artifact
-
     (tmp_path / "params.yaml").write_text("train:\n  model: dcgan\n")
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "metrics.json").write_text(json.dumps({"fd_classifier": 3.0, "gates_passed": True}))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prefect.flows import load_flow_from_entrypoint
 
 from flows.deploy import DEFAULT_CRON, DEFAULT_NAME, build_deployment, check_cron
 from genqc.cli import main as cli_main
@@ -36,8 +37,6 @@ def test_genqc_serve_rejects_a_bad_cron_with_exit_2(capsys: pytest.CaptureFixtur
 
 
 def test_prefect_yaml_declares_the_same_deployment() -> None:
-    from prefect.flows import load_flow_from_entrypoint
-
     config = yaml.safe_load((REPO / "prefect.yaml").read_text())
     (deployment,) = config["deployments"]
     assert deployment["name"] == DEFAULT_NAME

@@ -28,8 +28,12 @@ def test_parse_override_and_its_errors() -> None:
 
 def test_grid_is_the_product_of_its_axes() -> None:
     grid = expand_grid(["train.model=dcgan,vae", "seed=0,1"])
-    assert grid == [["train.model=dcgan", "seed=0"], ["train.model=dcgan", "seed=1"],
-                    ["train.model=vae", "seed=0"], ["train.model=vae", "seed=1"]]  # fmt: skip
+    assert grid == [
+        ["train.model=dcgan", "seed=0"],
+        ["train.model=dcgan", "seed=1"],
+        ["train.model=vae", "seed=0"],
+        ["train.model=vae", "seed=1"],
+    ]
     assert expand_grid([]) == []
 
 
@@ -66,13 +70,27 @@ def test_metrics_by_experiment_from_exp_show_json() -> None:
 
     show = [
         {"rev": "workspace", "name": None, "experiments": None},
-        {"rev": "f00", "name": "main", "experiments": [
-            rev("e1", {"reports/metrics.json": {"data": {"fd": 1.5, "gates": {"fd": "pass"}}},
-                       "data/train/summary.json": {"data": {"fd": 9}}}),
-            rev("e2", {"reports/metrics.json": {"data": {"fd": 2.5, "gates": {"fd": "fail"}}},
-                       "data/train/summary.json": {"error": {"type": "FileNotFoundError"}}}),
-        ]},
-    ]  # fmt: skip
+        {
+            "rev": "f00",
+            "name": "main",
+            "experiments": [
+                rev(
+                    "e1",
+                    {
+                        "reports/metrics.json": {"data": {"fd": 1.5, "gates": {"fd": "pass"}}},
+                        "data/train/summary.json": {"data": {"fd": 9}},
+                    },
+                ),
+                rev(
+                    "e2",
+                    {
+                        "reports/metrics.json": {"data": {"fd": 2.5, "gates": {"fd": "fail"}}},
+                        "data/train/summary.json": {"error": {"type": "FileNotFoundError"}},
+                    },
+                ),
+            ],
+        },
+    ]
     found = metrics_by_experiment(show)
     # fd appears in two files, so it is qualified with its file; gates.fd is unique and stays short.
     assert found["e1"] == {"reports/metrics.json:fd": 1.5, "gates.fd": "pass", "data/train/summary.json:fd": 9}

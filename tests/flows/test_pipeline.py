@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect.artifacts import Artifact
+from prefect.settings import PREFECT_API_URL
 
 from flows.dvc_pipeline import stage_order
 from flows.pipeline import genqc_pipeline, reproduce_stage, with_retries
 from genqc.cli import main as cli_main
-from genqc.config import PrefectParams
+from genqc.config import PrefectParams, parse_params
+from genqc.errors import ConfigError
 from tests.conftest import copy_repo, write_params
 from tests.flows.toyrepo import TOY_PARAMS, init_git_dvc, make_toy_repo
 
@@ -59,9 +61,10 @@ def test_flow_runs_every_stage_in_dvc_order_and_publishes_what_exists(prefect_se
 @pytest.mark.slow
 def test_a_transient_failure_is_retried_and_a_failing_stage_fails_the_flow(prefect_server, tmp_path: Path) -> None:
     marker = tmp_path / "tries"
-    stages = {"train": {"matrix": {"model": ["gpu"]}, "cmd": f"python step.py flaky {marker}",
-                        "outs": ["out/flaky.json"]},
-              "broken": {"cmd": "python step.py fail", "deps": ["out/flaky.json"]}}  # fmt: skip
+    stages = {
+        "train": {"matrix": {"model": ["gpu"]}, "cmd": f"python step.py flaky {marker}", "outs": ["out/flaky.json"]},
+        "broken": {"cmd": "python step.py fail", "deps": ["out/flaky.json"]},
+    }
     repo = make_toy_repo(tmp_path / "r", stages=stages)  # TOY_PARAMS: retry train once, no delay; not broken
     state = genqc_pipeline(repo_dir=str(repo), return_state=True)
     assert marker.read_text() == "2"  # train@gpu failed once and passed on its retry
@@ -75,8 +78,9 @@ def test_overrides_run_as_a_dvc_experiment(prefect_server, toy_repo: Path) -> No
     result = genqc_pipeline(repo_dir=str(toy_repo), overrides=["seed=2"], experiment_name="seed-two")
     assert result["experiment"] == "seed-two"
     assert json.loads((toy_repo / "reports/metrics.json").read_text())["score"] == 23
-    shown = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=toy_repo,
-                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=toy_repo, capture_output=True, text=True, check=True
+    ).stdout
     assert "seed-two" in shown
 
 
@@ -105,8 +109,6 @@ def test_end_to_end_first_stages_over_tiny_params(prefect_server, tmp_path: Path
 
 
 def test_toy_params_are_valid_genqc_params() -> None:
-    from genqc.config import parse_params
-
     assert parse_params(yaml.safe_load(yaml.safe_dump(TOY_PARAMS))).prefect.retry_stages == ["train"]
 
 
@@ -133,14 +135,14 @@ def test_genqc_run_exits_with_the_failing_stages_own_code(
 
 @pytest.mark.slow
 def test_two_runs_on_one_checkout_take_turns(prefect_server, tmp_path: Path) -> None:
-    from prefect.settings import PREFECT_API_URL
-
     log = tmp_path / "stage.log"
     repo = make_toy_repo(tmp_path / "r", stages={"slow": {"cmd": f"python step.py slow {log}", "always_changed": True}})
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server
     command = [sys.executable, "-m", "genqc.cli", "run", "--stages", "slow"]
-    runs = [subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for _ in range(2)]  # fmt: skip
+    runs = [
+        subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs  # without the slot: "Unable to acquire lock"
     events = [line.split()[0] for line in log.read_text().splitlines()]
@@ -155,11 +157,18 @@ def test_two_runs_on_one_checkout_take_turns(prefect_server, tmp_path: Path) -> 
         (["--stages", "trian"], "genqc run: error: unknown stage in ['trian']"),
     ],
 )
-def test_genqc_run_checks_set_and_stages_before_any_flow_run(toy_repo: Path, arguments: list[str],
-                                                             message: str) -> None:  # fmt: skip
+def test_genqc_run_checks_set_and_stages_before_any_flow_run(
+    toy_repo: Path, arguments: list[str], message: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    done = subprocess.run([sys.executable, "-m", "genqc.cli", "run", *arguments], cwd=toy_repo, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "genqc.cli", "run", *arguments],
+        cwd=toy_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line, no traceback, no flow run logs
@@ -168,9 +177,6 @@ def test_genqc_run_checks_set_and_stages_before_any_flow_run(toy_repo: Path, arg
 
 
 def test_retry_stages_take_dvc_yaml_names_not_matrix_items() -> None:
-    from genqc.config import parse_params
-    from genqc.errors import ConfigError
-
     message = r"prefect.retry_stages: stage names must be dvc.yaml names .*got \['train@vae'\]"
     with pytest.raises(ConfigError, match=message):
         parse_params({"prefect": {"retry_stages": ["train@vae"]}})

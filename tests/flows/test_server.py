@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import copy_repo, write_params
+from tests.conftest import TINY_OVERRIDES, _merge, copy_repo, real_params, write_params
 from tests.flows.toyrepo import init_git_dvc
 
 pytestmark = pytest.mark.slow
@@ -56,8 +56,9 @@ class Server:
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.api + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            self.api + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
 
@@ -66,13 +67,25 @@ class Server:
         return {**self.env, "PWD": str(cwd)}
 
     def cli(self, *args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", *args], cwd=cwd, env=self.env_in(cwd),
-                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "prefect", "--no-prompt", *args],
+            cwd=cwd,
+            env=self.env_in(cwd),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def spawn(self, command: list[str], cwd: Path, log: Path) -> subprocess.Popen:
         """Start a long-running process in its own session (its children too), to be stopped by its PID."""
-        process = subprocess.Popen(command, cwd=cwd, env=self.env_in(cwd), stdout=log.open("w"),
-                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=self.env_in(cwd),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.started.append(process)
         return process
 
@@ -121,22 +134,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     env = dict(os.environ)
     env.pop("GENQC_PROJECT", None)  # the project is found from each process's working directory, as for users
-    env.update({
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "DVC_NO_ANALYTICS": "1",
-        # the scheduler's loop: 60 s by default; 5 s here so its first pass comes soon after the deploy
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-        "PREFECT_LOGGING_LEVEL": "INFO",
-        "OMP_NUM_THREADS": "1",
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-    })  # fmt: skip
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "DVC_NO_ANALYTICS": "1",
+            # the scheduler's loop: 60 s by default; 5 s here so its first pass comes soon after the deploy
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+            "PREFECT_LOGGING_LEVEL": "INFO",
+            "OMP_NUM_THREADS": "1",
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        }
+    )
     handle = Server(api=env["PREFECT_API_URL"], env=env, log=home / "server.log")
     start = time.monotonic()
-    process = handle.spawn([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                            "--port", str(port)], cwd=home, log=handle.log)  # fmt: skip
+    process = handle.spawn(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=home,
+        log=handle.log,
+    )
     try:
         while True:
             try:
@@ -152,15 +170,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         for started in reversed(handle.started):
             stop(started)
         assert all(p.poll() is not None for p in handle.started)
-        print(f"\nmeasured (load average {load_average()}):",
-              ", ".join(f"{k} {v:.1f} s" for k, v in handle.times.items()))  # fmt: skip
+        print(
+            f"\nmeasured (load average {load_average()}):", ", ".join(f"{k} {v:.1f} s" for k, v in handle.times.items())
+        )
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed git + DVC copy of this repository with tiny params (scikit-learn digits at 16 px, 2 steps)."""
-    from tests.conftest import TINY_OVERRIDES, _merge, real_params
-
     params = real_params()
     for section, override in TINY_OVERRIDES.items():
         params[section] = _merge(params.get(section, {}), override)
@@ -182,8 +199,9 @@ def deployment(server: Server, project: Path) -> dict[str, Any]:
     return server.request("GET", f"/deployments/name/{DEPLOYMENT}")
 
 
-def test_deploy_all_creates_the_deployment_that_deployment_ls_lists(server: Server, project: Path,
-                                                                    deployment: dict[str, Any]) -> None:  # fmt: skip
+def test_deploy_all_creates_the_deployment_that_deployment_ls_lists(
+    server: Server, project: Path, deployment: dict[str, Any]
+) -> None:
     listed = server.cli("deployment", "ls", cwd=project)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "genqc-nightly" in listed.stdout
@@ -199,12 +217,17 @@ def test_the_servers_scheduler_creates_scheduled_runs(server: Server, deployment
     assert all(run["expected_start_time"][11:16] == "03:00" for run in scheduled)  # prefect.yaml's cron, UTC
 
 
-def test_a_process_worker_runs_a_deployment_run_to_completion(server: Server, project: Path,
-                                                              deployment: dict[str, Any]) -> None:  # fmt: skip
-    server.spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", "genqc-process"], cwd=project,
-                 log=project.parent / "worker.log")  # fmt: skip
-    run = server.request("POST", f"/deployments/{deployment['id']}/create_flow_run",
-                         {"parameters": {"stages": ["validate"]}})  # fmt: skip
+def test_a_process_worker_runs_a_deployment_run_to_completion(
+    server: Server, project: Path, deployment: dict[str, Any]
+) -> None:
+    server.spawn(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "genqc-process"],
+        cwd=project,
+        log=project.parent / "worker.log",
+    )
+    run = server.request(
+        "POST", f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {"stages": ["validate"]}}
+    )
     start = time.monotonic()
     done = server.wait_for_run(run["id"])
     server.times["worker run (ingest + validate)"] = time.monotonic() - start
@@ -216,12 +239,25 @@ def test_a_process_worker_runs_a_deployment_run_to_completion(server: Server, pr
     assert artifacts and artifacts[0]["flow_run_id"] == run["id"]
 
 
-def test_genqc_serve_runs_its_own_scheduled_run(server: Server, project: Path,
-                                                deployment: dict[str, Any]) -> None:  # fmt: skip
+def test_genqc_serve_runs_its_own_scheduled_run(server: Server, project: Path, deployment: dict[str, Any]) -> None:
     log = project.parent / "serve.log"
     start = time.monotonic()
-    server.spawn([sys.executable, "-m", "genqc.cli", "serve", "--cron", "* * * * *", "--name", "genqc-every-minute",
-                  "--stages", "augment"], cwd=project, log=log)  # fmt: skip
+    server.spawn(
+        [
+            sys.executable,
+            "-m",
+            "genqc.cli",
+            "serve",
+            "--cron",
+            "* * * * *",
+            "--name",
+            "genqc-every-minute",
+            "--stages",
+            "augment",
+        ],
+        cwd=project,
+        log=log,
+    )
     served = None
     while served is None:
         assert time.monotonic() - start < 180, f"genqc serve created no deployment; log:\n{log.read_text()[-3000:]}"
@@ -243,9 +279,11 @@ def test_genqc_serve_runs_its_own_scheduled_run(server: Server, project: Path,
 
 def test_a_failing_stage_fails_the_run_with_its_one_line_message(server: Server, deployment: dict[str, Any]) -> None:
     # last: an experiment that fails leaves the workspace's params.yaml with its override (DVC's behaviour)
-    run = server.request("POST", f"/deployments/{deployment['id']}/create_flow_run",
-                         {"parameters": {"stages": ["ingest"],
-                                         "overrides": ["ingest.source=folder:/nonexistent/images"]}})  # fmt: skip
+    run = server.request(
+        "POST",
+        f"/deployments/{deployment['id']}/create_flow_run",
+        {"parameters": {"stages": ["ingest"], "overrides": ["ingest.source=folder:/nonexistent/images"]}},
+    )
     done = server.wait_for_run(run["id"])
     assert done["state_type"] == "FAILED"
     message = done["state"]["message"]

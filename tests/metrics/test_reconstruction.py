@@ -19,11 +19,20 @@ def pair():
 
 def test_ssim_matches_skimage_gaussian_window(pair):
     x, y = pair
-    expected = np.mean([
-        structural_similarity(a / 255.0, b / 255.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                              data_range=1.0, channel_axis=-1)
-        for a, b in zip(x, y, strict=True)
-    ])
+    expected = np.mean(
+        [
+            structural_similarity(
+                a / 255.0,
+                b / 255.0,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=1.0,
+                channel_axis=-1,
+            )
+            for a, b in zip(x, y, strict=True)
+        ]
+    )
     assert reconstruction_metrics(x, y)[RECON_SSIM] == pytest.approx(expected, rel=1e-10)
 
 

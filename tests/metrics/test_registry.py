@@ -10,10 +10,12 @@ import torch
 
 from genqc.features.base import FeatureExtractor, rgb_unit
 from genqc.metrics import registry
+from genqc.metrics.bootstrap import bootstrap_ci
 from genqc.metrics.fid import fd_from_features
 from genqc.metrics.inception_score import inception_score
 from genqc.metrics.kid import kid_from_features
-from genqc.metrics.registry import MetricSpec, compute, metric_key, register_metric
+from genqc.metrics.prdc import prdc
+from genqc.metrics.registry import OUTPUT_BOUNDS, MetricSpec, compute, metric_key, register_metric
 
 
 class PixelStats(FeatureExtractor):
@@ -61,9 +63,13 @@ def test_key_scheme() -> None:
 def test_compute_equals_each_metric_on_its_own() -> None:
     real, fake = _features(60, 5, 0), _features(50, 5, 1, shift=0.3)
     logits = _features(50, 7, 2)
-    out = compute(["fd", "kid", "is", "prdc"], real_features=real, fake_features={"pool": fake, "logits": logits},
-                  options={"kid": {"subset_size": 20, "subsets": 10}}, seed=3)  # fmt: skip
-    from genqc.metrics.prdc import prdc
+    out = compute(
+        ["fd", "kid", "is", "prdc"],
+        real_features=real,
+        fake_features={"pool": fake, "logits": logits},
+        options={"kid": {"subset_size": 20, "subsets": 10}},
+        seed=3,
+    )
 
     assert out["fd_features"] == fd_from_features(real, fake)["fd"]
     kid = kid_from_features(real, fake, subset_size=20, subsets=10, seed=3)
@@ -78,8 +84,9 @@ def test_compute_equals_each_metric_on_its_own() -> None:
 def test_images_are_extracted_once_per_input_and_shared() -> None:
     net = PixelStats()
     real, fake = _images(12, 0), _images(12, 1, shift=40)
-    out = compute(["fd", "kid", "is"], real=real, fake=fake, extractor=net, batch_size=5,
-                  options={"kid": {"subsets": 5}})  # fmt: skip
+    out = compute(
+        ["fd", "kid", "is"], real=real, fake=fake, extractor=net, batch_size=5, options={"kid": {"subsets": 5}}
+    )
     assert net.calls == 3 + 3  # ceil(12 / 5) batches per input, one pass for both layers
     features = {name: net.extract(x) for name, x in (("real", real), ("fake", fake))}
     assert out["fd_pixelstats"] == fd_from_features(features["real"]["pool"], features["fake"]["pool"])["fd"]
@@ -97,11 +104,25 @@ def test_only_the_verified_inception_is_called_fid() -> None:
 
 def test_bootstrap_adds_interval_keys_for_headline_outputs() -> None:
     real, fake = _features(40, 3, 0), _features(40, 3, 1, shift=1.0)
-    out = compute(["fd", "kid"], real_features=real, fake_features=fake, n_bootstrap=20, seed=1,
-                  options={"kid": {"subset_size": 10, "subsets": 5}})  # fmt: skip
-    assert set(out) == {"fd_features", "fd_features_ci_low", "fd_features_ci_high", "fd_features_se",
-                        "kid_features", "kid_features_std", "kid_features_ci_low", "kid_features_ci_high",
-                        "kid_features_se"}  # fmt: skip
+    out = compute(
+        ["fd", "kid"],
+        real_features=real,
+        fake_features=fake,
+        n_bootstrap=20,
+        seed=1,
+        options={"kid": {"subset_size": 10, "subsets": 5}},
+    )
+    assert set(out) == {
+        "fd_features",
+        "fd_features_ci_low",
+        "fd_features_ci_high",
+        "fd_features_se",
+        "kid_features",
+        "kid_features_std",
+        "kid_features_ci_low",
+        "kid_features_ci_high",
+        "kid_features_se",
+    }
     assert out["fd_features_ci_low"] <= out["fd_features_ci_high"] and out["fd_features_se"] > 0
     again = compute(["fd"], real_features=real, fake_features=fake, n_bootstrap=20, seed=1)
     assert again["fd_features_ci_low"] == out["fd_features_ci_low"]  # seeded
@@ -140,24 +161,30 @@ def test_registration_checks() -> None:
 
 
 def test_intervals_equal_bootstrap_ci_on_each_output_alone() -> None:
-    from genqc.metrics.bootstrap import bootstrap_ci
-    from genqc.metrics.prdc import prdc
-    from genqc.metrics.registry import OUTPUT_BOUNDS
-
     real, fake = _features(30, 3, 0), _features(25, 3, 1, shift=0.5)
     logits = _features(25, 5, 2)
-    out = compute(["prdc", "is", "fd"], real_features=real, fake_features={"pool": fake, "logits": logits},
-                  n_bootstrap=6, seed=4)  # fmt: skip
+    out = compute(
+        ["prdc", "is", "fd"], real_features=real, fake_features={"pool": fake, "logits": logits}, n_bootstrap=6, seed=4
+    )
     for name in ("precision", "recall", "density", "coverage"):  # four outputs share one set of resamples
-        alone = bootstrap_ci(lambda r, f: prdc(r, f), real, fake, n_resamples=6, seed=4, key=name,
-                             bounds=OUTPUT_BOUNDS[name])  # fmt: skip
+        alone = bootstrap_ci(
+            lambda r, f: prdc(r, f), real, fake, n_resamples=6, seed=4, key=name, bounds=OUTPUT_BOUNDS[name]
+        )
         assert (out[f"{name}_features_ci_low"], out[f"{name}_features_ci_high"]) == (alone["low"], alone["high"])
         assert out[f"{name}_features_se"] == alone["se"]
-    alone = bootstrap_ci(lambda _r, f: inception_score(f, seed=4), logits, logits, n_resamples=6, seed=4, key="is_mean",
-                         bounds=OUTPUT_BOUNDS["is_mean"])  # fmt: skip
+    alone = bootstrap_ci(
+        lambda _r, f: inception_score(f, seed=4),
+        logits,
+        logits,
+        n_resamples=6,
+        seed=4,
+        key="is_mean",
+        bounds=OUTPUT_BOUNDS["is_mean"],
+    )
     assert out["is_features_ci_low"] == alone["low"] and out["is_features_se"] == alone["se"]
-    alone = bootstrap_ci(lambda r, f: fd_from_features(r, f), real, fake, n_resamples=6, seed=4, key="fd",
-                         bounds=OUTPUT_BOUNDS["fd"])  # fmt: skip
+    alone = bootstrap_ci(
+        lambda r, f: fd_from_features(r, f), real, fake, n_resamples=6, seed=4, key="fd", bounds=OUTPUT_BOUNDS["fd"]
+    )
     assert out["fd_features_ci_low"] == pytest.approx(alone["low"], rel=1e-9)
 
 
@@ -176,8 +203,9 @@ def test_compute_refuses_complex_features_and_non_finite_results() -> None:
 
 def test_compute_checks_every_registered_metric_result_is_finite() -> None:
     """A metric (a user's, or a future bug) that returns NaN is an error naming it, never a null in metrics.json."""
-    spec = MetricSpec("nan_probe", lambda real, fake: {"value": float("nan")}, "fd", {"value": ("nan_probe", "")},
-                      ("value",))  # fmt: skip
+    spec = MetricSpec(
+        "nan_probe", lambda real, fake: {"value": float("nan")}, "fd", {"value": ("nan_probe", "")}, ("value",)
+    )
     register_metric(spec)
     try:
         with pytest.raises(ValueError, match="metric 'nan_probe': output 'value' is not finite"):

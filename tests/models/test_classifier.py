@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 from genqc.models.classifier import (
+    MAX_SHIFT,
     Classifier,
     ClassifierConfig,
     ClassifierTraining,
+    _random_shift,
     evaluate_accuracy,
     train_classifier,
 )
@@ -20,8 +23,6 @@ TINY = ClassifierConfig(num_classes=10, channels=1, image_size=16, width=8)
 
 def sklearn_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's 1797 8x8 digits, upscaled to 16x16, in [-1, 1]."""
-    from sklearn.datasets import load_digits
-
     data = load_digits()
     images = np.kron(data.images, np.ones((2, 2))) / 16.0 * 2 - 1  # (N, 8, 8) -> (N, 16, 16), 0..16 -> [-1, 1]
     return torch.from_numpy(images).float()[:, None], torch.from_numpy(data.target).long()
@@ -39,8 +40,15 @@ def test_learns_real_digits() -> None:
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     train, test = order[:800], order[800:]
     training = ClassifierTraining(epochs=4, batch_size=32, lr=5e-3)
-    model, history = train_classifier(images[train], labels[train], config=TINY, training=training, seed=3,
-                                      val_images=images[test], val_labels=labels[test])  # fmt: skip
+    model, history = train_classifier(
+        images[train],
+        labels[train],
+        config=TINY,
+        training=training,
+        seed=3,
+        val_images=images[test],
+        val_labels=labels[test],
+    )
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert history[-1]["loss"] < history[0]["loss"]
     accuracy = evaluate_accuracy(model, images[test], labels[test])
@@ -60,8 +68,6 @@ def test_same_seed_same_weights() -> None:
 
 
 def test_random_shift_moves_content_within_bounds() -> None:
-    from genqc.models.classifier import MAX_SHIFT, _random_shift
-
     x = torch.full((50, 1, 9, 9), -1.0)
     x[:, :, 4, 4] = 1.0  # one bright pixel in the centre
     shifted = _random_shift(x, torch.Generator().manual_seed(0))

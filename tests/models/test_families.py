@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from genqc.errors import ConfigError
 from genqc.models.base import GenerativeModel
+from genqc.models.registry import build_model
 from tests.models.conftest import SIZE, fake_batch, tiny_model
 
 GROUPS = {"dcgan": ["d", "g"], "vae": ["vae"], "ddpm": ["unet"]}
@@ -53,8 +56,6 @@ def test_same_seed_same_samples_and_other_seed_differs(family: str) -> None:
 
 def test_sample_uses_the_module_passed_in(family: str) -> None:
     """The trainer samples an EMA copy: sample(module=copy) must use the copy's weights, not the live ones."""
-    import copy
-
     model = tiny_model(family)
     ema = copy.deepcopy(model.ema_module())
     g = torch.Generator
@@ -140,8 +141,6 @@ def test_bad_channels_is_a_config_error(family: str) -> None:
 
 
 def test_config_dict_round_trips_through_the_registry(family: str) -> None:
-    from genqc.models.registry import build_model
-
     model = tiny_model(family, num_classes=2)
     rebuilt = build_model(family, model.config_dict())
     rebuilt.load_state_dict(model.state_dict())
@@ -171,10 +170,12 @@ def test_one_generator_per_image_makes_samples_independent_of_the_batch(family: 
     model = tiny_model(family, num_classes=2, **({"eta": 1.0} if family == "ddpm" else {}))
     seeds, labels = [5, 6, 7], torch.tensor([1, 0, 1])
     batch = model.sample(3, labels=labels, generator=[torch.Generator().manual_seed(s) for s in seeds])
-    alone = torch.cat([
-        model.sample(1, labels=labels[i : i + 1], generator=torch.Generator().manual_seed(s))
-        for i, s in enumerate(seeds)
-    ])  # fmt: skip
+    alone = torch.cat(
+        [
+            model.sample(1, labels=labels[i : i + 1], generator=torch.Generator().manual_seed(s))
+            for i, s in enumerate(seeds)
+        ]
+    )
     assert torch.allclose(batch, alone, atol=1e-5)
     with pytest.raises(ValueError, match="2 generators for a batch of 3"):
         model.sample(3, labels=labels, generator=[torch.Generator(), torch.Generator()])
@@ -182,8 +183,6 @@ def test_one_generator_per_image_makes_samples_independent_of_the_batch(family: 
 
 @pytest.mark.parametrize(("family", "group"), [("vae", "vae"), ("ddpm", "unet")])
 def test_likelihood_models_train_with_their_own_lr_and_plain_momentum(family: str, group: str) -> None:
-    from genqc.models.registry import build_model
-
     fields = {"image_size": 16, "channels": 1, "num_classes": 0, "width": 8}
     assert build_model(family, fields).optimizer_settings() == {
         group: {"lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 0.0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from genqc.config import DCGANParams, DDPMParams, Params, VAEParams
 from genqc.models import registry
@@ -54,14 +55,16 @@ def test_params_section_and_model_config_have_the_same_fields(family: str) -> No
 
 def test_every_model_named_in_params_yaml_builds() -> None:
     """The config smoke test: the real params.yaml's families, at its image size, build and sample."""
-    import torch
-
     params = Params.model_validate(real_params())
     families = {params.train.model, *getattr(params.train, "models", [])}
     assert families <= set(MODEL_REGISTRY)
     for family in sorted(families):
-        fields = {**getattr(params.train, family).model_dump(), "image_size": params.ingest.image_size,
-                  "channels": params.ingest.channels, "num_classes": 10 if params.train.conditional else 0}  # fmt: skip
+        fields = {
+            **getattr(params.train, family).model_dump(),
+            "image_size": params.ingest.image_size,
+            "channels": params.ingest.channels,
+            "num_classes": 10 if params.train.conditional else 0,
+        }
         model = build_model(family, fields)
         n_params = sum(p.numel() for p in model.parameters())
         assert 1e5 < n_params < 2.5e6, f"{family} has {n_params} parameters; defaults must stay CPU-sized"

@@ -53,7 +53,13 @@ def test_hamming_pairs_survive_small_batches(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_exact_duplicates_keep_the_first_copy() -> None:
     assert duplicates.exact_duplicates(np.array(["a", "b", "a", "c", "b", "a"])).tolist() == [
-        False, False, True, False, True, True]  # fmt: skip
+        False,
+        False,
+        True,
+        False,
+        True,
+        True,
+    ]
 
 
 def _images(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -66,8 +72,9 @@ def test_near_duplicates_need_close_pixels_not_only_close_hashes() -> None:
     images[1] = images[0]
     images[1, 0, 0, 0] ^= 1  # a near copy of row 0: one pixel off by one
     phashes = np.array([5, 5, 5], dtype=np.int64)  # all three share a pHash; row 2 has different pixels
-    flagged = duplicates.near_duplicates(phashes, images, max_distance=0, max_pixel_diff=1.0,
-                                         eligible=np.ones(3, dtype=bool))  # fmt: skip
+    flagged = duplicates.near_duplicates(
+        phashes, images, max_distance=0, max_pixel_diff=1.0, eligible=np.ones(3, dtype=bool)
+    )
     assert flagged.tolist() == [False, True, False]
 
 
@@ -77,15 +84,17 @@ def test_near_duplicates_keep_first_and_break_chains() -> None:
     base[1, :2] = 8  # B differs from A by 8 on half the pixels: mean diff 4
     base[2, :] = 8  # C differs from B by 4 on average and from A by 8
     phashes = np.zeros(3, dtype=np.int64)
-    flagged = duplicates.near_duplicates(phashes, base, max_distance=0, max_pixel_diff=4.0,
-                                         eligible=np.ones(3, dtype=bool))  # fmt: skip
+    flagged = duplicates.near_duplicates(
+        phashes, base, max_distance=0, max_pixel_diff=4.0, eligible=np.ones(3, dtype=bool)
+    )
     assert flagged.tolist() == [False, True, False]
 
 
 def test_ineligible_rows_neither_flag_nor_get_flagged() -> None:
     images = np.zeros((3, 4, 4, 1), dtype=np.uint8)
-    flagged = duplicates.near_duplicates(np.zeros(3, dtype=np.int64), images, max_distance=0, max_pixel_diff=0.0,
-                                         eligible=np.array([False, True, True]))  # fmt: skip
+    flagged = duplicates.near_duplicates(
+        np.zeros(3, dtype=np.int64), images, max_distance=0, max_pixel_diff=0.0, eligible=np.array([False, True, True])
+    )
     assert flagged.tolist() == [False, False, True]
 
 
@@ -96,7 +105,13 @@ def test_leakage_flags_the_test_side() -> None:
     test[1] = train[3]
     test[1, 0, 0, 0] ^= 1
     near = duplicates.near_leaked(
-        np.arange(4, dtype=np.int64), train, np.ones(4, dtype=bool),
-        np.array([0, 3], dtype=np.int64), test, np.ones(2, dtype=bool), max_distance=0, max_pixel_diff=1.0,
-    )  # fmt: skip
+        np.arange(4, dtype=np.int64),
+        train,
+        np.ones(4, dtype=bool),
+        np.array([0, 3], dtype=np.int64),
+        test,
+        np.ones(2, dtype=bool),
+        max_distance=0,
+        max_pixel_diff=1.0,
+    )
     assert near.tolist() == [False, True]  # row 0 shares train row 0's hash but not its pixels

@@ -39,8 +39,12 @@ def test_gx_counts_exactly_the_rows_the_quarantine_holds_for_each_check() -> Non
         assert check.rows == quarantined, check.name
         compared += 1
     assert compared >= 10
-    assert {r.name for r in result.checks if r.rows} >= {"train.decode", "train.exact_duplicate",
-                                                        "train.near_duplicate", "test.leakage"}  # fmt: skip
+    assert {r.name for r in result.checks if r.rows} >= {
+        "train.decode",
+        "train.exact_duplicate",
+        "train.near_duplicate",
+        "test.leakage",
+    }
 
 
 def test_importing_genqc_stays_cheap() -> None:

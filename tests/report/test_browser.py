@@ -18,20 +18,35 @@ from PIL import Image
 from tasks import report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH; install it with "
-                       "`apt-get install -y chromium chromium-driver` (.ci/run does when it runs as root)"),
-]  # fmt: skip
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no chromium on PATH; install it with "
+        "`apt-get install -y chromium chromium-driver` (.ci/run does when it runs as root)",
+    ),
+]
 
 
 def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_report_renders_in_chromium(report_workdir: Path, tmp_path: Path) -> None:
@@ -50,8 +65,18 @@ def test_report_renders_in_chromium(report_workdir: Path, tmp_path: Path) -> Non
     assert ((top[..., 0] > 240) & (top[..., 1] < 245) & (top[..., 1] > 220)).any()
 
     dom = _chromium(page, tmp_path / "profile-dom", "--dump-dom").stdout
-    for section in ("verdict", "samples", "curves", "metrics", "prdc", "classes", "spectra", "memorization",
-                    "validation", "params"):  # fmt: skip
+    for section in (
+        "verdict",
+        "samples",
+        "curves",
+        "metrics",
+        "prdc",
+        "classes",
+        "spectra",
+        "memorization",
+        "validation",
+        "params",
+    ):
         assert f'id="{section}"' in dom, section
     assert "<script>alert" not in dom  # the hostile class name stayed text
     assert "Quality gates FAILED" in dom

@@ -11,9 +11,14 @@ from tests.report.conftest import EVIL, _metrics, _png
 
 def _data(**overrides) -> ReportData:
     families = [FamilyOutputs("dcgan", metrics=_metrics(passed=True)), FamilyOutputs("vae", metrics=_metrics(False))]
-    base = dict(families=families, primary="dcgan", class_names={0: EVIL},
-                gate_limits={"max": {"fd_classifier_ratio": 20.0}, "min": {"precision_classifier": 0.3}},
-                params_text=f"train:\n  model: dcgan  # {EVIL}\n", revision=Revision("abc123", True, "f00d"))
+    base = dict(
+        families=families,
+        primary="dcgan",
+        class_names={0: EVIL},
+        gate_limits={"max": {"fd_classifier_ratio": 20.0}, "min": {"precision_classifier": 0.3}},
+        params_text=f"train:\n  model: dcgan  # {EVIL}\n",
+        revision=Revision("abc123", True, "f00d"),
+    )
     base.update(overrides)
     return ReportData(**base)
 
@@ -28,8 +33,14 @@ def test_every_section_has_its_id_and_the_page_loads_nothing_external() -> None:
 
 
 def test_strings_from_data_and_params_are_escaped() -> None:
-    families = [FamilyOutputs("dcgan", metrics=_metrics(True), class_rows=[(EVIL, [_png(0)])],
-                              class_histogram=[{"class": 0, "real": 1.0, "generated": 1.0}])]
+    families = [
+        FamilyOutputs(
+            "dcgan",
+            metrics=_metrics(True),
+            class_rows=[(EVIL, [_png(0)])],
+            class_histogram=[{"class": 0, "real": 1.0, "generated": 1.0}],
+        )
+    ]
     page = render(_data(families=families))
     assert EVIL not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page  # modes_missing, class row, params

@@ -20,9 +20,13 @@ def test_missing_and_damaged_files_are_recorded_with_their_remedy(tmp_path: Path
     assert loader.png(tmp_path / "fake.png", "samples", "fix") is None
     assert loader.nearest(tmp_path / "bad.json", "memorization", "fix", limit=4) is None
     reasons = [(Path(m.path).name, m.reason) for m in loader.missing]
-    assert reasons[:5] == [("absent.json", "not found"), ("bad.json", "unreadable (JSONDecodeError)"),
-                           ("list.json", "holds a list, not an object"), ("list.json", "is not a list of rows"),
-                           ("fake.png", "is not a PNG file")]  # fmt: skip
+    assert reasons[:5] == [
+        ("absent.json", "not found"),
+        ("bad.json", "unreadable (JSONDecodeError)"),
+        ("list.json", "holds a list, not an object"),
+        ("list.json", "is not a list of rows"),
+        ("fake.png", "is not a PNG file"),
+    ]
     assert loader.missing[0].remedy == "run `dvc repro evaluate@vae`"
 
 
@@ -31,8 +35,13 @@ def test_dvclive_histories_are_read_by_relative_name(tmp_path: Path) -> None:
     (tmp_path / "plots/metrics/broken.tsv").write_text("timestamp\tstep\tbroken\n1\tx\t2\n")
     loader = Loader()
     curves = loader.curves(tmp_path / "plots/metrics", "curves", "fix")
-    assert sorted(curves) == ["discriminator/loss", "generator/grad_norm", "generator/loss", "images_per_s",
-                              "lr/generator"]  # fmt: skip
+    assert sorted(curves) == [
+        "discriminator/loss",
+        "generator/grad_norm",
+        "generator/loss",
+        "images_per_s",
+        "lr/generator",
+    ]
     assert curves["generator/loss"][0] == (0.0, 4.0) and len(curves["generator/loss"]) == 10
     assert loader.missing == []
 

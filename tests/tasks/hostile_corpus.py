@@ -7,6 +7,7 @@ must hold (exit 1/2), the number of inputs and the rejected rows' reasons (exit 
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import random
@@ -65,10 +66,34 @@ def zip_archive(members: list[tuple[str, bytes, int, int, int]]) -> bytes:
     for name, data, method, size, crc in members:
         offset = local.tell()
         encoded = name.encode()
-        local.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size,
-                                len(encoded), 0) + encoded + data)  # fmt: skip
-        central.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(data),
-                                  size, len(encoded), 0, 0, 0, 0, 0, offset) + encoded)  # fmt: skip
+        local.write(
+            struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(encoded), 0)
+            + encoded
+            + data
+        )
+        central.write(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
     directory = central.getvalue()
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), local.tell(), 0)
     return local.getvalue() + directory + end
@@ -185,13 +210,23 @@ def folder_case(root: Path, outside: Path) -> Case:
     (root / "2" / "loop.png").symlink_to(root / "2" / "loop.png")
     (root / "2" / "inside.png").symlink_to(root / "0" / "good0.png")  # inside the dataset: read
     inputs += 5
-    rejected |= {"2/secret.png": "symlink points outside", "2/secret_dir": "symlinked directory",
-                 "2/dangling.png": "cannot stat", "2/loop.png": "cannot stat"}  # fmt: skip
+    rejected |= {
+        "2/secret.png": "symlink points outside",
+        "2/secret_dir": "symlinked directory",
+        "2/dangling.png": "cannot stat",
+        "2/loop.png": "cannot stat",
+    }
     for hidden in (".ipynb_checkpoints/0.png", "__MACOSX/0/._good0.png", "0/.DS_Store", ".hidden/x.png"):
         (root / hidden).parent.mkdir(parents=True, exist_ok=True)
         (root / hidden).write_bytes(png(GOOD[0]))  # skipped: not an input
-    return Case("folder_hostile", f"folder:{root}", 0, inputs=inputs, rejected=rejected,
-                classes={"0": 0, "1": 1, "2": 2, "3": 3})  # fmt: skip
+    return Case(
+        "folder_hostile",
+        f"folder:{root}",
+        0,
+        inputs=inputs,
+        rejected=rejected,
+        classes={"0": 0, "1": 1, "2": 2, "3": 3},
+    )
 
 
 def folder_named_case(root: Path) -> Case:
@@ -200,8 +235,14 @@ def folder_named_case(root: Path) -> Case:
         for i in range(2):
             (root / name).mkdir(parents=True, exist_ok=True)
             (root / name / f"{i}.png").write_bytes(png(GOOD[i]))
-    return Case("folder_named_pinned", f"folder:{root}", 0, inputs=6, classes={"cat": 0, "dog": 1, "aardvark": 2},
-                ingest={"class_map": {"cat": 0, "dog": 1}})  # fmt: skip
+    return Case(
+        "folder_named_pinned",
+        f"folder:{root}",
+        0,
+        inputs=6,
+        classes={"cat": 0, "dog": 1, "aardvark": 2},
+        ingest={"class_map": {"cat": 0, "dog": 1}},
+    )
 
 
 def folder_escapes_case(root: Path) -> Case:
@@ -211,9 +252,14 @@ def folder_escapes_case(root: Path) -> Case:
             (root / name).mkdir(parents=True, exist_ok=True)
             (root / name / f"{i}.png").write_bytes(png(GOOD[i]))
     (root / "plain" / "\x1b[2Jclear\nscreen.txt").write_text("x")
-    return Case("folder_escaped_names", f"folder:{root}", 0, inputs=5,
-                rejected={"plain/\x1b[2Jclear\nscreen.txt": "unsupported file type"},
-                classes={"\x1b[31mred": 0, "plain": 1})  # fmt: skip
+    return Case(
+        "folder_escaped_names",
+        f"folder:{root}",
+        0,
+        inputs=5,
+        rejected={"plain/\x1b[2Jclear\nscreen.txt": "unsupported file type"},
+        classes={"\x1b[31mred": 0, "plain": 1},
+    )
 
 
 # --------------------------------------------------------------------------- npz
@@ -226,8 +272,12 @@ def npz_cases(directory: Path, outside: Path) -> list[Case]:
     d = directory
     floats = GOOD.astype(np.float32) / 255
     floats[1, 0, 0], floats[2, 3, 3] = np.nan, np.inf
-    pickled = zip_archive([stored("images.npy", npy_bytes(np.array([{"a": 1}] * 8, dtype=object))),
-                           stored("labels.npy", npy_bytes(LABELS))])  # fmt: skip
+    pickled = zip_archive(
+        [
+            stored("images.npy", npy_bytes(np.array([{"a": 1}] * 8, dtype=object))),
+            stored("labels.npy", npy_bytes(LABELS)),
+        ]
+    )
     (d / "pickle.npz").write_bytes(pickled)
     good = d / "good.npz"
     np.savez(good, images=GOOD, labels=LABELS)
@@ -236,53 +286,111 @@ def npz_cases(directory: Path, outside: Path) -> list[Case]:
     (d / "truncated.npz").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (d / "plain.npz").write_bytes(npy_bytes(GOOD))  # an .npy, not an archive
     claim = npy_header((10**6, 1000, 125), "<f8") + bytes(100)  # 931 GiB declared, 100 bytes held
-    huge = zip_archive([("images.npy", zlib.compress(claim)[2:-4], 8, len(claim), zlib.crc32(claim)),
-                        stored("labels.npy", npy_bytes(LABELS))])  # fmt: skip
+    huge = zip_archive(
+        [
+            ("images.npy", zlib.compress(claim)[2:-4], 8, len(claim), zlib.crc32(claim)),
+            stored("labels.npy", npy_bytes(LABELS)),
+        ]
+    )
     (d / "huge.npz").write_bytes(huge)
     shape = (40_000, 28, 28)  # 30 MiB declared, under the case's 32 MiB limit; the stream holds ~20 GB
     header = npy_header(shape)
     declared = len(header) + 40_000 * 28 * 28
     bomb = ("images.npy", raw_deflate_bomb(header, 20 << 20), 8, declared, 0)  # zipfile stops at the declared size
     (d / "bomb.npz").write_bytes(zip_archive([bomb, stored("labels.npy", npy_bytes(np.zeros(40_000, np.uint8)))]))
-    lying = zip_archive([stored("images.npy", npy_header((8, 12, 12)) + GOOD.tobytes() + bytes(4096)),
-                         stored("labels.npy", npy_bytes(LABELS))])  # fmt: skip
+    lying = zip_archive(
+        [
+            stored("images.npy", npy_header((8, 12, 12)) + GOOD.tobytes() + bytes(4096)),
+            stored("labels.npy", npy_bytes(LABELS)),
+        ]
+    )
     (d / "lying.npz").write_bytes(lying)
-    traversal = zip_archive([stored("images.npy", npy_bytes(GOOD)), stored("labels.npy", npy_bytes(LABELS)),
-                             stored(f"../../{outside.name}/secret.npy", npy_bytes(np.arange(8)))])  # fmt: skip
+    traversal = zip_archive(
+        [
+            stored("images.npy", npy_bytes(GOOD)),
+            stored("labels.npy", npy_bytes(LABELS)),
+            stored(f"../../{outside.name}/secret.npy", npy_bytes(np.arange(8))),
+        ]
+    )
     (d / "traversal.npz").write_bytes(traversal)
     os.mkfifo(d / "fifo.npz")
     bad_labels = np.array([np.nan, 0.7, 1.7, 2.0**40, -1, 1, 0, 1])
     n = "npz:" + str(d)
     return [
         Case("npz_pickle", f"{n}/pickle.npz", 1, "holds Python objects (a pickle); refused", "pickle.npz"),
-        Case("npz_nan_inf_pixels", _npz(d / "nan.npz", images=floats, labels=LABELS), 0, inputs=8,
-             rejected={"nan-000001": "NaN or Inf", "nan-000002": "NaN or Inf"}),
-        Case("npz_string_labels", _npz(d / "names.npz", images=GOOD, labels=np.array(list("cdcdcdcd"))), 0,
-             inputs=8, classes={"c": 0, "d": 1}),
-        Case("npz_labels_2d", _npz(d / "l2d.npz", images=GOOD, labels=LABELS[:, None]), 2,
-             "labels must be one value per image", "l2d.npz"),
-        Case("npz_complex_pixels", _npz(d / "complex.npz", images=GOOD.astype(np.complex64), labels=LABELS), 2,
-             "images of dtype complex64 are not supported", "complex.npz"),
-        Case("npz_bool_pixels", _npz(d / "bool.npz", images=GOOD > 9, labels=LABELS), 2,
-             "images of dtype bool are not supported", "bool.npz"),
-        Case("npz_reserved_column", _npz(d / "reserved.npz", images=GOOD, labels=LABELS, sha256=np.arange(8)), 2,
-             "array 'sha256' has the name of a column genqc computes", "reserved.npz"),
+        Case(
+            "npz_nan_inf_pixels",
+            _npz(d / "nan.npz", images=floats, labels=LABELS),
+            0,
+            inputs=8,
+            rejected={"nan-000001": "NaN or Inf", "nan-000002": "NaN or Inf"},
+        ),
+        Case(
+            "npz_string_labels",
+            _npz(d / "names.npz", images=GOOD, labels=np.array(list("cdcdcdcd"))),
+            0,
+            inputs=8,
+            classes={"c": 0, "d": 1},
+        ),
+        Case(
+            "npz_labels_2d",
+            _npz(d / "l2d.npz", images=GOOD, labels=LABELS[:, None]),
+            2,
+            "labels must be one value per image",
+            "l2d.npz",
+        ),
+        Case(
+            "npz_complex_pixels",
+            _npz(d / "complex.npz", images=GOOD.astype(np.complex64), labels=LABELS),
+            2,
+            "images of dtype complex64 are not supported",
+            "complex.npz",
+        ),
+        Case(
+            "npz_bool_pixels",
+            _npz(d / "bool.npz", images=GOOD > 9, labels=LABELS),
+            2,
+            "images of dtype bool are not supported",
+            "bool.npz",
+        ),
+        Case(
+            "npz_reserved_column",
+            _npz(d / "reserved.npz", images=GOOD, labels=LABELS, sha256=np.arange(8)),
+            2,
+            "array 'sha256' has the name of a column genqc computes",
+            "reserved.npz",
+        ),
         Case("npz_text", f"{n}/text.npz", 1, "not an .npz archive", "text.npz"),
         Case("npz_zero_bytes", f"{n}/zero.npz", 1, "not an .npz archive", "zero.npz"),
         Case("npz_truncated", f"{n}/truncated.npz", 1, "not an .npz archive", "truncated.npz"),
         Case("npz_plain_npy", f"{n}/plain.npz", 1, "not an .npz archive", "plain.npz"),
         Case("npz_header_claims_931_gib", f"{n}/huge.npz", 1, "declares 931.3 GiB", "huge.npz", bomb_mib=0),
-        Case("npz_member_bomb", f"{n}/bomb.npz", 1, "damaged archive member: Bad CRC-32", "bomb.npz", bomb_mib=32,
-             ingest={"max_array_mib": 32}),
+        Case(
+            "npz_member_bomb",
+            f"{n}/bomb.npz",
+            1,
+            "damaged archive member: Bad CRC-32",
+            "bomb.npz",
+            bomb_mib=32,
+            ingest={"max_array_mib": 32},
+        ),
         Case("npz_member_longer_than_header", f"{n}/lying.npz", 1, "the member holds", "lying.npz"),
         Case("npz_fifo", f"{n}/fifo.npz", 1, "is a FIFO, not a regular file", "fifo.npz"),
         Case("npz_member_path_traversal", f"{n}/traversal.npz", 0, inputs=8),
-        Case("npz_bad_labels", _npz(d / "badlab.npz", images=GOOD, labels=bad_labels), 0, inputs=8,
-             rejected={"badlab-000000": "label is NaN", "badlab-000001": "label 0.7 is not an integer",
-                       "badlab-000002": "label 1.7 is not an integer",
-                       "badlab-000003": "label 1099511627776 outside the allowed 0..65535",
-                       "badlab-000004": "label -1 outside"}),
-    ]  # fmt: skip
+        Case(
+            "npz_bad_labels",
+            _npz(d / "badlab.npz", images=GOOD, labels=bad_labels),
+            0,
+            inputs=8,
+            rejected={
+                "badlab-000000": "label is NaN",
+                "badlab-000001": "label 0.7 is not an integer",
+                "badlab-000002": "label 1.7 is not an integer",
+                "badlab-000003": "label 1099511627776 outside the allowed 0..65535",
+                "badlab-000004": "label -1 outside",
+            },
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- parquet
@@ -294,21 +402,41 @@ def parquet_cases(d: Path) -> list[Case]:
     (d / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
     blocks = pd.DataFrame({"image": [bytes([i]) * (4 << 20) for i in range(10)], "label": [0] * 10})
     blocks.to_parquet(d / "meta_bomb.parquet", compression="zstd")  # 40 MiB uncompressed, a few KiB on disk
-    pd.DataFrame({"id": ["a", None, "c", "d", "e", "f", "g", "h"],
-                  "label": [0.0, 1.0, float("nan"), 0.5, 1.0, 0.0, 1.0, 0.0],
-                  "image": [images[0], images[1], images[2], images[3], b"garbage", None, images[6], images[7]]},
-                 ).to_parquet(d / "bad_rows.parquet")  # fmt: skip
+    pd.DataFrame(
+        {
+            "id": ["a", None, "c", "d", "e", "f", "g", "h"],
+            "label": [0.0, 1.0, float("nan"), 0.5, 1.0, 0.0, 1.0, 0.0],
+            "image": [images[0], images[1], images[2], images[3], b"garbage", None, images[6], images[7]],
+        },
+    ).to_parquet(d / "bad_rows.parquet")
     p = "parquet:" + str(d)
     return [
         Case("parquet_string_labels", f"{p}/names.parquet", 0, inputs=8, classes={"x": 0, "y": 1}),
         Case("parquet_not_parquet", f"{p}/not.parquet", 1, "not a readable Parquet file", "not.parquet"),
         Case("parquet_truncated", f"{p}/truncated.parquet", 1, "not a readable Parquet file", "truncated.parquet"),
-        Case("parquet_metadata_over_limit", f"{p}/meta_bomb.parquet", 1, "over the 32.0 MiB limit", "meta_bomb.parquet",
-             bomb_mib=0, ingest={"max_array_mib": 32}),
-        Case("parquet_bad_rows", f"{p}/bad_rows.parquet", 0, inputs=8,
-             rejected={"row 1": "id is missing", "c": "label is NaN", "d": "label 0.5 is not an integer",
-                       "e": "not a readable image", "f": "no image bytes"}),
-    ]  # fmt: skip
+        Case(
+            "parquet_metadata_over_limit",
+            f"{p}/meta_bomb.parquet",
+            1,
+            "over the 32.0 MiB limit",
+            "meta_bomb.parquet",
+            bomb_mib=0,
+            ingest={"max_array_mib": 32},
+        ),
+        Case(
+            "parquet_bad_rows",
+            f"{p}/bad_rows.parquet",
+            0,
+            inputs=8,
+            rejected={
+                "row 1": "id is missing",
+                "c": "label is NaN",
+                "d": "label 0.5 is not an integer",
+                "e": "not a readable image",
+                "f": "no image bytes",
+            },
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- idx
@@ -321,31 +449,74 @@ def idx_cases(d: Path) -> list[Case]:
         (folder / f"train-labels-idx1-ubyte{suffix}").write_bytes(labels)
         return f"idx:{folder}"
 
-    import gzip
-
     good_images, good_labels = gzip.compress(idx_bytes(GOOD)), gzip.compress(idx_bytes(LABELS))
     header = struct.pack(">BBBBIII", 0, 0, 8, 3, 8, 12, 12)
     float_labels = idx_bytes(np.array([0, 1, np.nan, 0.5, 0, 1, 0, 1], dtype=np.float32), 0x0D)
     return [
-        Case("idx_gz_not_gzip", directory("notgz", idx_bytes(GOOD), good_labels), 1, "not a readable gzip stream",
-             "train-images-idx3-ubyte.gz"),
-        Case("idx_dims_overflow_int64", directory("overflow", struct.pack(">BBBBIII", 0, 0, 8, 3, *(2**32 - 1,) * 3)
-                                                  + bytes(64), idx_bytes(LABELS), gz=False), 1,
-             "dimensions (4294967295, 4294967295, 4294967295)", "train-images-idx3-ubyte"),
-        Case("idx_gz_truncated", directory("truncated", good_images[: len(good_images) // 2], good_labels), 1,
-             "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"),
-        Case("idx_gzip_bomb_small_header", directory("bomb_small", gzip_bomb(header, 20 << 20), good_labels), 1,
-             "more data than its header declares", "train-images-idx3-ubyte.gz", bomb_mib=0),
-        Case("idx_gzip_bomb_at_limit", directory("bomb_limit", gzip_bomb(struct.pack(">BBBBIII", 0, 0, 8, 3, 40_000,
-                                                 28, 28), 20 << 20), good_labels), 1,
-             "more data than its header declares", "train-images-idx3-ubyte.gz", bomb_mib=32,
-             ingest={"max_array_mib": 32}),
-        Case("idx_gzip_bomb_over_limit", directory("bomb_over", gzip_bomb(struct.pack(">BBBBIII", 0, 0, 8, 3,
-                                                   60_000, 1000, 1000), 20 << 20), good_labels), 1,
-             "over the 32.0 MiB limit", "train-images-idx3-ubyte.gz", bomb_mib=0, ingest={"max_array_mib": 32}),
-        Case("idx_float_labels", directory("float_labels", idx_bytes(GOOD), float_labels, gz=False), 0, inputs=8,
-             rejected={"train-000002": "label is NaN", "train-000003": "label 0.5 is not an integer"}),
-    ]  # fmt: skip
+        Case(
+            "idx_gz_not_gzip",
+            directory("notgz", idx_bytes(GOOD), good_labels),
+            1,
+            "not a readable gzip stream",
+            "train-images-idx3-ubyte.gz",
+        ),
+        Case(
+            "idx_dims_overflow_int64",
+            directory(
+                "overflow",
+                struct.pack(">BBBBIII", 0, 0, 8, 3, *(2**32 - 1,) * 3) + bytes(64),
+                idx_bytes(LABELS),
+                gz=False,
+            ),
+            1,
+            "dimensions (4294967295, 4294967295, 4294967295)",
+            "train-images-idx3-ubyte",
+        ),
+        Case(
+            "idx_gz_truncated",
+            directory("truncated", good_images[: len(good_images) // 2], good_labels),
+            1,
+            "train-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+        ),
+        Case(
+            "idx_gzip_bomb_small_header",
+            directory("bomb_small", gzip_bomb(header, 20 << 20), good_labels),
+            1,
+            "more data than its header declares",
+            "train-images-idx3-ubyte.gz",
+            bomb_mib=0,
+        ),
+        Case(
+            "idx_gzip_bomb_at_limit",
+            directory(
+                "bomb_limit", gzip_bomb(struct.pack(">BBBBIII", 0, 0, 8, 3, 40_000, 28, 28), 20 << 20), good_labels
+            ),
+            1,
+            "more data than its header declares",
+            "train-images-idx3-ubyte.gz",
+            bomb_mib=32,
+            ingest={"max_array_mib": 32},
+        ),
+        Case(
+            "idx_gzip_bomb_over_limit",
+            directory(
+                "bomb_over", gzip_bomb(struct.pack(">BBBBIII", 0, 0, 8, 3, 60_000, 1000, 1000), 20 << 20), good_labels
+            ),
+            1,
+            "over the 32.0 MiB limit",
+            "train-images-idx3-ubyte.gz",
+            bomb_mib=0,
+            ingest={"max_array_mib": 32},
+        ),
+        Case(
+            "idx_float_labels",
+            directory("float_labels", idx_bytes(GOOD), float_labels, gz=False),
+            0,
+            inputs=8,
+            rejected={"train-000002": "label is NaN", "train-000003": "label 0.5 is not an integer"},
+        ),
+    ]
 
 
 def build(root: Path) -> list[Case]:
@@ -357,7 +528,14 @@ def build(root: Path) -> list[Case]:
     sources = root / "sources"
     for kind in ("folder", "named", "escapes", "npz", "parquet", "idx"):
         (sources / kind).mkdir(parents=True)
-    folders = [folder_case(sources / "folder", outside), folder_named_case(sources / "named"),
-               folder_escapes_case(sources / "escapes")]  # fmt: skip
-    return [*folders, *npz_cases(sources / "npz", outside), *parquet_cases(sources / "parquet"),
-            *idx_cases(sources / "idx")]  # fmt: skip
+    folders = [
+        folder_case(sources / "folder", outside),
+        folder_named_case(sources / "named"),
+        folder_escapes_case(sources / "escapes"),
+    ]
+    return [
+        *folders,
+        *npz_cases(sources / "npz", outside),
+        *parquet_cases(sources / "parquet"),
+        *idx_cases(sources / "idx"),
+    ]

@@ -34,6 +34,12 @@ import sys
 import traceback
 from pathlib import Path
 
+# The whole stack is imported once, here, before the cases fork (torch: the perceptual hash's resize).
+import torch  # noqa: F401
+
+import tasks.ingest  # noqa: F401
+from genqc.cli import main as genqc_main
+
 ADDRESS_SPACE_MARGIN = 3 << 30  # a regressed bomb dies of MemoryError well before it hurts the machine
 
 
@@ -66,12 +72,10 @@ def _child(workdir: Path, timeout: int) -> None:
                 opened.append(os.path.abspath(os.fsdecode(args[0])))
 
         sys.addaudithook(audit)
-        from genqc.cli import main
-
         Path("start_rss.txt").write_text(str(_rss_bytes()))
 
         try:
-            code = main(["ingest"])
+            code = genqc_main(["ingest"])
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:  # what the interpreter does with an uncaught exception
@@ -96,23 +100,20 @@ def run_cases(cases: list[dict]) -> list[dict]:
             _child(Path(case["workdir"]), int(case.get("timeout", 60)))
         _, status, usage = os.wait4(pid, 0)
         started = Path(case["workdir"], "start_rss.txt")
-        results.append({
-            "workdir": case["workdir"],
-            "exit": os.waitstatus_to_exitcode(status),
-            "parent_rss": parent_rss,
-            "start_rss": int(started.read_text()) if started.exists() else parent_rss,  # the child's, before main()
-            "peak_rss": usage.ru_maxrss * 1024,  # KiB on Linux
-        })  # fmt: skip
+        results.append(
+            {
+                "workdir": case["workdir"],
+                "exit": os.waitstatus_to_exitcode(status),
+                "parent_rss": parent_rss,
+                "start_rss": int(started.read_text()) if started.exists() else parent_rss,  # the child's, before main()
+                "peak_rss": usage.ru_maxrss * 1024,  # KiB on Linux
+            }
+        )
     return results
 
 
 def main() -> int:
     cases_file, results_file = sys.argv[1:3]
-    import torch  # noqa: F401  the perceptual hash's resize; the stack is imported once, before forking
-
-    import genqc.cli  # noqa: F401
-    import tasks.ingest  # noqa: F401
-
     cases = json.loads(Path(cases_file).read_text())
     Path(results_file).write_text(json.dumps(run_cases(cases)))
     return 0

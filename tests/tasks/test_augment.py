@@ -21,8 +21,9 @@ def _write_validated(directory: Path, n: int = N) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     images = np.zeros((n, 16, 16, 1), np.uint8)
     images[:, 4:12, 4:12] = rng.integers(60, 256, (n, 8, 8, 1), dtype=np.uint8)
-    frame = images_to_table(images, np.arange(n) % 3, [f"v{i:03d}" for i in range(n)],
-                            extra={"site": [f"s{i % 2}" for i in range(n)]})  # fmt: skip
+    frame = images_to_table(
+        images, np.arange(n) % 3, [f"v{i:03d}" for i in range(n)], extra={"site": [f"s{i % 2}" for i in range(n)]}
+    )
     path = directory / "data/validate/train.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 from genqc.cli import main as genqc
-from genqc.data.table import images_to_table
+from genqc.data.table import decode_images, images_to_table, read_table
+from genqc.data.tensors import uint8_to_tensor
 from genqc.io import write_parquet
 from genqc.training.checkpoint import load_classifier
 from tests.conftest import write_params
@@ -18,8 +20,6 @@ from tests.conftest import write_params
 
 def write_validated_tables(directory: Path, *, per_split: tuple[int, int] = (400, 200)) -> None:
     """scikit-learn digits (8x8, 0-16) as 16x16 uint8 tables at data/validate/{train,test}.parquet."""
-    from sklearn.datasets import load_digits
-
     digits = load_digits()
     images = (digits.images * (255 / 16)).round().astype(np.uint8).repeat(2, axis=1).repeat(2, axis=2)[..., None]
     start = 0
@@ -52,8 +52,6 @@ def test_the_accuracy_is_measured_on_the_test_split(tiny_workdir: Path, tiny_par
     # the test split's labels are shifted by one class: the network learns the train labels, so on this test
     # split it scores about 0, and a stage measuring on the train split would report its (high) train accuracy
     write_validated_tables(tiny_workdir)
-    from genqc.data.table import decode_images, read_table
-    from genqc.data.tensors import uint8_to_tensor
 
     path = tiny_workdir / "data/validate/test.parquet"
     test = read_table(str(path))
@@ -119,7 +117,6 @@ def test_target_accuracy_holds_out_part_of_train_never_test(tiny_workdir: Path, 
 
 def test_test_labels_missing_from_train_are_a_data_error(tiny_workdir: Path, capsys) -> None:
     write_validated_tables(tiny_workdir, per_split=(100, 100))
-    from genqc.data.table import read_table
 
     train = read_table(str(tiny_workdir / "data/validate/train.parquet"))
     write_parquet(train[train["label"] != 7], tiny_workdir / "data/validate/train.parquet")

@@ -27,8 +27,20 @@ def test_ingest_writes_stratified_deterministic_tables(tiny_workdir: Path) -> No
     assert set(train["id"]).isdisjoint(test["id"])
     shares = test["label"].value_counts(normalize=True)
     assert (shares - 0.1).abs().max() < 0.02  # every class keeps its share
-    for column in ("id", "label", "image", "height", "width", "channels", "sha256", "phash", "mean", "std",
-                   "orig_height", "orig_width"):  # fmt: skip
+    for column in (
+        "id",
+        "label",
+        "image",
+        "height",
+        "width",
+        "channels",
+        "sha256",
+        "phash",
+        "mean",
+        "std",
+        "orig_height",
+        "orig_width",
+    ):
         assert column in train.columns
     assert set(train["height"]) == {16} and set(train["orig_height"]) == {8}
     first = (tiny_workdir / "data/ingest/train.parquet").read_bytes()
@@ -81,17 +93,28 @@ def test_missing_params_file_exits_2(tmp_path: Path) -> None:
 def test_dvc_repro_ingest_in_a_fresh_copy_of_the_repo(tmp_path: Path, tiny_params: dict) -> None:
     repo = copy_repo(tmp_path / "repo")
     write_params(repo, tiny_params)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DVC_NO_ANALYTICS="1")  # fmt: skip
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
     git = shutil.which("git")
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
         subprocess.run([git, *args], cwd=repo, check=True, env=env)
-    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "ingest"], cwd=repo, env=env,
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "repro", "ingest"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (repo / "data/ingest/train.parquet").is_file() and (repo / "dvc.lock").is_file()
-    again = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "ingest"], cwd=repo, env=env,
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    again = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "repro", "ingest"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert "didn't change, skipping" in again.stdout
 
 
@@ -111,8 +134,10 @@ def test_pinned_class_mapping_keeps_labels_when_a_class_is_added(tmp_path: Path,
     assert first.returncode == 0, first.stderr
     assert "2 class names were numbered in sorted order (cat, dog)" in first.stdout
     classes = json.loads((tmp_path / "data/ingest/classes.json").read_text())
-    assert classes["classes"] == [{"label": 0, "name": "cat", "rule": "assigned"},
-                                  {"label": 1, "name": "dog", "rule": "assigned"}]  # fmt: skip
+    assert classes["classes"] == [
+        {"label": 0, "name": "cat", "rule": "assigned"},
+        {"label": 1, "name": "dog", "rule": "assigned"},
+    ]
     tiny_params["ingest"]["class_map"] = classes["class_map"]  # what the hint tells the user to do
     _folder(data, ("aardvark",))
     write_params(tmp_path, tiny_params)
@@ -151,8 +176,15 @@ def test_a_write_error_is_one_line_exit_1_and_keeps_the_previous_outputs(tmp_pat
     tiny_params["seed"] = 1  # new outputs would differ from the old ones
     write_params(tmp_path, tiny_params)
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, "-m", "genqc.cli", "ingest"], cwd=tmp_path, env=env, text=True,
-                            capture_output=True, timeout=600, preexec_fn=_limit_file_size(4096))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "genqc.cli", "ingest"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+        preexec_fn=_limit_file_size(4096),
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines() == [
         "genqc ingest: error: cannot write data/ingest/train.parquet: File too large; the previous outputs are left "

@@ -40,15 +40,26 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Case, di
         workdir = root / "runs" / case.name
         workdir.mkdir(parents=True)
         params = dict(base)
-        params["ingest"] = {**base.get("ingest", {}), **TINY_OVERRIDES["ingest"], "image_size": 8,
-                            "test_fraction": 0.5, "source": case.source, **case.ingest}  # fmt: skip
+        params["ingest"] = {
+            **base.get("ingest", {}),
+            **TINY_OVERRIDES["ingest"],
+            "image_size": 8,
+            "test_fraction": 0.5,
+            "source": case.source,
+            **case.ingest,
+        }
         (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         jobs.append({"workdir": str(workdir), "timeout": 60})
     (root / "cases.json").write_text(json.dumps(jobs))
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    run = subprocess.run([sys.executable, "-m", "tests.tasks.ingest_runner", str(root / "cases.json"),
-                          str(root / "results.json")], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.tasks.ingest_runner", str(root / "cases.json"), str(root / "results.json")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     results = json.loads((root / "results.json").read_text())
     return {case.name: (case, result | {"root": str(root)}) for case, result in zip(cases, results, strict=True)}

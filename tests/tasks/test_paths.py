@@ -110,8 +110,11 @@ def test_an_edit_reruns_only_the_stages_that_use_the_file(tmp_path: Path, tiny_p
     families = ["dcgan", "vae"]
     tiny_params["train"] = {**tiny_params["train"], "model": "dcgan", "models": families}
     write_params(repo, tiny_params)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.email=t@t", "-c", "user.name=t",
-                                                                     "commit", "-qm", "copy"]):  # fmt: skip
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"],
+    ):
         assert _run(*command, cwd=repo).returncode == 0
     _placeholders(repo, families, "dcgan")  # after the git commit: DVC outputs must not be tracked by git
     commit = _run(sys.executable, "-m", "dvc", "commit", "-f", cwd=repo)

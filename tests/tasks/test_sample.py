@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,16 @@ import torch
 from genqc.cli import main as genqc
 from genqc.data.table import decode_images
 from genqc.data.tensors import tensor_to_uint8
+from genqc.io import write_parquet
 from genqc.models.registry import build_model
 from genqc.training.checkpoint import EMA_FILE, load_checkpoint, save_sampling_weights
 from tests.conftest import write_params
 
-SMALL = {"dcgan": {"width": 8, "latent_dim": 8}, "vae": {"width": 8, "latent_dim": 4},
-         "ddpm": {"width": 8, "timesteps": 20, "sample_steps": 3}}  # fmt: skip
+SMALL = {
+    "dcgan": {"width": 8, "latent_dim": 8},
+    "vae": {"width": 8, "latent_dim": 4},
+    "ddpm": {"width": 8, "timesteps": 20, "sample_steps": 3},
+}
 
 
 def write_checkpoint(directory: Path, family: str, *, num_classes: int = 0, seed: int = 0) -> Path:
@@ -26,8 +31,9 @@ def write_checkpoint(directory: Path, family: str, *, num_classes: int = 0, seed
     model = build_model(family, {"image_size": 16, "channels": 1, "num_classes": num_classes, **SMALL[family]})
     path = directory / "data" / "train" / family / EMA_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_sampling_weights(path, module=model.ema_module(), ema=True, step=2, family=family,
-                          config=model.config_dict(), fields={})  # fmt: skip
+    save_sampling_weights(
+        path, module=model.ema_module(), ema=True, step=2, family=family, config=model.config_dict(), fields={}
+    )
     return path
 
 
@@ -70,8 +76,9 @@ def test_same_seed_same_samples_and_batch_size_changes_nothing(tiny_workdir: Pat
 
 
 @pytest.mark.parametrize("family", ["vae", "ddpm"])
-def test_conditional_samples_are_balanced_and_any_row_regenerates(tiny_workdir: Path, tiny_params: dict,
-                                                                  family: str) -> None:  # fmt: skip
+def test_conditional_samples_are_balanced_and_any_row_regenerates(
+    tiny_workdir: Path, tiny_params: dict, family: str
+) -> None:
     path = write_checkpoint(tiny_workdir, family, num_classes=3)
     _params(tiny_workdir, tiny_params, n=9, batch_size=4)
     assert genqc(["sample", "--model", family]) == 0
@@ -79,8 +86,12 @@ def test_conditional_samples_are_balanced_and_any_row_regenerates(tiny_workdir: 
     assert np.bincount(table["label"]).tolist() == [3, 3, 3]
     row = 7
     loaded = load_checkpoint(path)
-    again = loaded.model.sample(1, labels=torch.tensor([int(table["label"][row])]), module=loaded.sampler,
-                                generator=torch.Generator().manual_seed(int(table["seed"][row])))  # fmt: skip
+    again = loaded.model.sample(
+        1,
+        labels=torch.tensor([int(table["label"][row])]),
+        module=loaded.sampler,
+        generator=torch.Generator().manual_seed(int(table["seed"][row])),
+    )
     assert np.array_equal(tensor_to_uint8(again)[0], decode_images(table)[row])
 
 
@@ -121,8 +132,9 @@ def test_filter_without_a_classifier_is_a_config_error(tiny_workdir: Path, tiny_
         ({"filter": {"kind": "confidence", "threshold": 2}}, "is a probability for kind 'confidence'"),
     ],
 )
-def test_bad_sample_params_name_the_key(tiny_workdir: Path, tiny_params: dict, sample: dict, message: str,
-                                        capsys) -> None:  # fmt: skip
+def test_bad_sample_params_name_the_key(
+    tiny_workdir: Path, tiny_params: dict, sample: dict, message: str, capsys
+) -> None:
     _params(tiny_workdir, tiny_params, ensemble=["data/train/vae/ema.pt"], **sample)
     assert genqc(["sample", "--model", "dcgan"]) == 2
     assert message in capsys.readouterr().err
@@ -130,17 +142,14 @@ def test_bad_sample_params_name_the_key(tiny_workdir: Path, tiny_params: dict, s
 
 def _with_classifier(directory: Path, digits: dict) -> None:
     """The digits train table and classifier where the sample stage looks for them."""
-    import shutil
-
-    from genqc.io import write_parquet
-
     write_parquet(digits["train"], directory / "data" / "validate" / "train.parquet")
     (directory / "data" / "classifier").mkdir(parents=True, exist_ok=True)
     shutil.copy(digits["classifier"], directory / "data" / "classifier" / "classifier.pt")
 
 
-def test_rows_carry_classifier_scores_and_the_filter_records_its_acceptance(tiny_workdir: Path, tiny_params: dict,
-                                                                            digits: dict) -> None:  # fmt: skip
+def test_rows_carry_classifier_scores_and_the_filter_records_its_acceptance(
+    tiny_workdir: Path, tiny_params: dict, digits: dict
+) -> None:
     _with_classifier(tiny_workdir, digits)
     write_checkpoint(tiny_workdir, "dcgan")
     _params(tiny_workdir, tiny_params, n=16)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,8 +64,6 @@ def test_train_writes_checkpoints_curves_and_samples(train_dir: Path, family: st
 
 
 def test_training_and_its_logging_never_reach_for_the_network(train_dir: Path, monkeypatch) -> None:
-    import socket
-
     attempts: list[object] = []
 
     def refuse(*args, **kwargs):
@@ -146,8 +145,9 @@ def test_sigkill_mid_run_then_rerun_ends_with_identical_weights(tmp_path: Path, 
     assert done.returncode == 0, done.stderr
 
     last = runs["killed"] / "data/train/vae/last.pt"
-    victim = subprocess.Popen(command, cwd=runs["killed"], env=_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    victim = subprocess.Popen(
+        command, cwd=runs["killed"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if last.is_file() and read_checkpoint(last)["step"] >= 4:
@@ -170,8 +170,14 @@ def test_sigkill_mid_run_then_rerun_ends_with_identical_weights(tmp_path: Path, 
 @pytest.mark.slow
 def test_two_cpu_processes_under_torchrun_complete(train_dir: Path, tiny_params: dict) -> None:
     _set(train_dir, tiny_params, nproc=2, steps=3)
-    done = subprocess.run([sys.executable, "-m", "genqc.cli", "train", "--model", "vae"], cwd=train_dir, env=_env(),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "genqc.cli", "train", "--model", "vae"],
+        cwd=train_dir,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 processes under torchrun, global batch 16 (8 per process)" in done.stdout
     assert "train vae on cpu x2: steps 0 -> 3 of 3" in done.stdout

@@ -15,6 +15,8 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from sklearn.datasets import load_digits
 
 from genqc.cli import main as genqc_main
 from genqc.data.table import IMAGE, decode_images, images_to_table
@@ -26,8 +28,6 @@ SIZE = 16  # tiny_params' ingest.image_size
 
 def _digits(per_class: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct sklearn digits, 8x8 -> 16x16 by pixel repetition, ``per_class`` of each label, sorted by label."""
-    from sklearn.datasets import load_digits
-
     digits = load_digits()
     images = np.round(digits.images * 255 / 16).astype(np.uint8)
     images = images.repeat(2, axis=1).repeat(2, axis=2)[..., None]  # (N, 8, 8) -> (N, 16, 16, 1)
@@ -62,10 +62,15 @@ def _with_problems() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[str]]]:
     # 10:1 class imbalance: 108 more images of class 9 (12 -> 120), all in group "a" (attribute imbalance too).
     rng = np.random.default_rng(0)
     nines = base[labels == 9]
-    bulk = np.clip(nines[rng.integers(0, len(nines), 108)].astype(int) + rng.integers(0, 60, (108, SIZE, SIZE, 1)),
-                   0, 255).astype(np.uint8)  # fmt: skip
-    added = _table(np.concatenate([extra_images, bulk]), np.array([labels[0], labels[1], 0, 0, labels[3]] + [9] * 108),
-                   "added", ["a"] * 113)  # fmt: skip
+    bulk = np.clip(
+        nines[rng.integers(0, len(nines), 108)].astype(int) + rng.integers(0, 60, (108, SIZE, SIZE, 1)), 0, 255
+    ).astype(np.uint8)
+    added = _table(
+        np.concatenate([extra_images, bulk]),
+        np.array([labels[0], labels[1], 0, 0, labels[3]] + [9] * 108),
+        "added",
+        ["a"] * 113,
+    )
     wrong_size = _table(np.zeros((1, SIZE + 4, SIZE + 4, 1), dtype=np.uint8) + 100, np.array([2]), "wrong", ["b"])
     train = pd.concat([train, added, wrong_size], ignore_index=True)
     corrupt = int(np.flatnonzero(train["id"] == "added-0004")[0])
@@ -116,9 +121,18 @@ def test_every_injected_problem_is_quarantined_and_fails_the_gate(
     summary = json.loads((workdir / "reports/validation/summary.json").read_text())
     results = summary["expectations"]
     assert summary["passed"] is False
-    for name in ("train.exact_duplicate", "train.blank", "train.saturated", "train.decode", "train.size.height",
-                 "test.leakage", "train.class_balance", "train.label_kl", "train.attribute_balance.group",
-                 "train.attribute_kl.group"):  # fmt: skip
+    for name in (
+        "train.exact_duplicate",
+        "train.blank",
+        "train.saturated",
+        "train.decode",
+        "train.size.height",
+        "test.leakage",
+        "train.class_balance",
+        "train.label_kl",
+        "train.attribute_balance.group",
+        "train.attribute_kl.group",
+    ):
         assert results[name]["success"] is False, name
     assert results["train.near_duplicate"]["severity"] == "warning" and results["train.near_duplicate"]["rows"] >= 1
     assert results["train.decode"]["rows"] == 1
@@ -131,8 +145,9 @@ def test_every_injected_problem_is_quarantined_and_fails_the_gate(
     assert "PNG" not in stored and "bytes>" in stored  # failing rows are listed without their image bytes
 
 
-def test_the_same_data_without_problems_passes(workdir: Path, tiny_params: dict,
-                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_the_same_data_without_problems_passes(
+    workdir: Path, tiny_params: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
     train, test = _clean_splits()
     _write_ingest(workdir, train, test)
     write_params(workdir, _params(tiny_params))
@@ -148,17 +163,22 @@ def test_the_same_data_without_problems_passes(workdir: Path, tiny_params: dict,
     assert not leftovers, f"GX wrote outside reports/validation and gx/: {leftovers}"
 
 
-def test_missing_ingest_output_exits_2_and_says_to_run_ingest(tiny_workdir: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_missing_ingest_output_exits_2_and_says_to_run_ingest(
+    tiny_workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert genqc_main(["validate"]) == 2
     assert "run `genqc ingest`" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("override", "needle"),
-    [({"max_kl": -1}, "validate.max_kl=-1"), ({"severity": {"blank": "fatal"}}, "validate.severity.blank"),
-     ({"blank_max_mean": 254}, "blank_max_mean=254"), ({"nearduplicate_hamming": 3}, "validate.nearduplicate")],
-)  # fmt: skip
+    [
+        ({"max_kl": -1}, "validate.max_kl=-1"),
+        ({"severity": {"blank": "fatal"}}, "validate.severity.blank"),
+        ({"blank_max_mean": 254}, "blank_max_mean=254"),
+        ({"nearduplicate_hamming": 3}, "validate.nearduplicate"),
+    ],
+)
 def test_bad_validate_params_exit_2_naming_the_key(
     tiny_workdir: Path, tiny_params: dict, override: dict, needle: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -168,8 +188,7 @@ def test_bad_validate_params_exit_2_naming_the_key(
     assert needle in capsys.readouterr().err
 
 
-def test_unknown_attribute_column_exits_2(workdir: Path, tiny_params: dict,
-                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_unknown_attribute_column_exits_2(workdir: Path, tiny_params: dict, capsys: pytest.CaptureFixture[str]) -> None:
     train, test = _clean_splits()
     _write_ingest(workdir, train.drop(columns="group"), test.drop(columns="group"))
     write_params(workdir, _params(tiny_params))
@@ -178,16 +197,16 @@ def test_unknown_attribute_column_exits_2(workdir: Path, tiny_params: dict,
 
 
 def test_help_does_not_import_great_expectations() -> None:
-    code = "import sys; from genqc.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n" \
-           "print('great_expectations' in sys.modules)"  # fmt: skip
+    code = (
+        "import sys; from genqc.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('great_expectations' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_ci_workflow_runs_the_gate_and_always_uploads_the_report() -> None:
-    import yaml
-
     workflow = yaml.safe_load((REPO / ".github/workflows/data-quality.yml").read_text())
     job = workflow["jobs"]["validate"]
     steps = job["steps"]
@@ -208,8 +227,9 @@ def test_ci_workflows_pass_zizmor() -> None:
     zizmor = shutil.which("zizmor") or str(Path(sys.executable).with_name("zizmor"))
     if not Path(zizmor).is_file():
         pytest.skip("zizmor not installed (pip install -e '.[test]')")
-    done = subprocess.run([zizmor, "--offline", str(REPO / ".github/workflows")], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [zizmor, "--offline", str(REPO / ".github/workflows")], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -219,10 +239,25 @@ def _chromium_dom(page: Path, tmp: Path) -> str:
     if browser is None:
         pytest.skip("headless Chromium not installed (apt-get install -y chromium)")
     profile = tmp / "chromium-profile"
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                           "--disable-component-update", "--disable-sync", "--no-first-run",
-                           f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
-                           page.resolve().as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -250,8 +285,13 @@ def test_a_warning_only_run_reads_passed_with_warnings_everywhere(
     assert summary["status"] == "passed with warnings" and summary["passed"] is True
     metrics = json.loads((workdir / "reports/validation/metrics.json").read_text())
     n = len(summary["expectations"])
-    assert metrics == {"expectations_passed": n - 1, "errors_failed": 0, "warnings_failed": 1,
-                       "rows_clean": len(train) + len(test) - 1, "rows_quarantined": 1}  # fmt: skip
+    assert metrics == {
+        "expectations_passed": n - 1,
+        "errors_failed": 0,
+        "warnings_failed": 1,
+        "rows_clean": len(train) + len(test) - 1,
+        "rows_quarantined": 1,
+    }
 
     docs = workdir / "reports/validation/docs"
     page = next(docs.glob("validations/**/*.html")).read_text()
@@ -301,9 +341,15 @@ def test_the_gx_project_opens_with_gx_api_and_its_checkpoint_reruns(workdir: Pat
         point = context.checkpoints.get("genqc")
         print(len(suite.expectations), [a.type for a in point.actions])
         print(sorted({e.severity.value for e in suite.expectations}))
-    """)  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     count, actions = done.stdout.splitlines()[0].split(" ", 1)
     summary = json.loads((workdir / "reports/validation/summary.json").read_text())

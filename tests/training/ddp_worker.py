@@ -16,8 +16,7 @@ from genqc.training.loop import TrainConfig, train
 from tests.training.toy import ToyConfig, ToyModel, toy_images
 
 #: noise 0: the toy loss is then a function of the batch alone, so 1 and N processes must agree
-CONFIG = TrainConfig(steps=6, batch_size=16, seed=0, ema_decay=0.9, checkpoint_every=3, image_every=100,
-                     log_every=1)  # fmt: skip
+CONFIG = TrainConfig(steps=6, batch_size=16, seed=0, ema_decay=0.9, checkpoint_every=3, image_every=100, log_every=1)
 FIELDS = {"train.model": "toy"}
 TOY = ToyConfig(noise=0.0, lr=0.02)
 
@@ -29,8 +28,17 @@ def run(out: Path) -> None:
     try:
         torch.manual_seed(ctx.rank)  # different starts on purpose: rank 0's weights must be broadcast
         model = ToyModel(TOY)
-        train(model, toy_images(), None, CONFIG, fields=FIELDS, run_dir=out / "run",
-              log_dir=out / "log" if ctx.is_main else None, device=device, ctx=ctx)  # fmt: skip
+        train(
+            model,
+            toy_images(),
+            None,
+            CONFIG,
+            fields=FIELDS,
+            run_dir=out / "run",
+            log_dir=out / "log" if ctx.is_main else None,
+            device=device,
+            ctx=ctx,
+        )
     finally:
         destroy_process_group()
 

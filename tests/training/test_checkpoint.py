@@ -56,8 +56,16 @@ def test_the_same_weights_give_the_same_bytes(tmp_path: Path) -> None:
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(state["optimizers"][name])
     for path in (tmp_path / "again-1.pt", tmp_path / "again-2.pt"):  # other file names, same state
-        save_training_state(path, model=model, optimizers=optimizers, ema_state=state["ema"], step=state["step"],
-                            family="toy", config=state["config"], fields=FIELDS)  # fmt: skip
+        save_training_state(
+            path,
+            model=model,
+            optimizers=optimizers,
+            ema_state=state["ema"],
+            step=state["step"],
+            family="toy",
+            config=state["config"],
+            fields=FIELDS,
+        )
     assert (tmp_path / "again-1.pt").read_bytes() == (tmp_path / "again-2.pt").read_bytes()
 
 

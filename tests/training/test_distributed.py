@@ -38,15 +38,31 @@ def test_the_global_batch_must_split_evenly() -> None:
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "tests.training.ddp_worker", str(tmp_path / "ddp")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "tests.training.ddp_worker",
+        str(tmp_path / "ddp"),
+    ]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
     torch.manual_seed(0)
     single = ToyModel(TOY)
-    train(single, toy_images(), None, CONFIG, fields=FIELDS, run_dir=tmp_path / "one" / "run",
-          log_dir=tmp_path / "one" / "log", device=torch.device("cpu"))  # fmt: skip
+    train(
+        single,
+        toy_images(),
+        None,
+        CONFIG,
+        fields=FIELDS,
+        run_dir=tmp_path / "one" / "run",
+        log_dir=tmp_path / "one" / "log",
+        device=torch.device("cpu"),
+    )
     for curve in ("enc/loss.tsv", "dec/loss.tsv", "dec/grad_norm.tsv"):
         ddp, one = _curve(tmp_path / "ddp" / "log", curve), _curve(tmp_path / "one" / "log", curve)
         assert len(ddp) == len(one) == CONFIG.steps

@@ -9,6 +9,7 @@ import torch
 
 from genqc.errors import ConfigError, DataError
 from genqc.training.checkpoint import EMA_FILE, LAST, load_checkpoint, read_checkpoint
+from genqc.training.device import resolve_device
 from genqc.training.ema import EMA
 from genqc.training.loop import TrainConfig, train
 from genqc.training.order import BatchOrder
@@ -24,8 +25,7 @@ def _model(**overrides) -> ToyModel:
 
 
 def _config(**overrides) -> TrainConfig:
-    base = dict(steps=6, batch_size=8, seed=0, ema_decay=0.9, checkpoint_every=2, image_every=100,
-                log_every=100)  # fmt: skip
+    base = dict(steps=6, batch_size=8, seed=0, ema_decay=0.9, checkpoint_every=2, image_every=100, log_every=100)
     return TrainConfig(**{**base, **overrides})
 
 
@@ -51,8 +51,9 @@ def test_resume_from_a_checkpoint_ends_with_the_uninterrupted_weights(tmp_path: 
     train(first, images, None, _config(steps=4), fields=FIELDS, run_dir=tmp_path / "b", log_dir=None, device=CPU)
     torch.manual_seed(999)  # a resumed process starts with other global RNG state: the loop reseeds every step
     resumed = _model()  # fresh weights: everything must come from last.pt
-    result = train(resumed, images, None, _config(steps=6), fields=FIELDS, run_dir=tmp_path / "b", log_dir=None,
-                   device=CPU)  # fmt: skip
+    result = train(
+        resumed, images, None, _config(steps=6), fields=FIELDS, run_dir=tmp_path / "b", log_dir=None, device=CPU
+    )
     assert (result.start_step, result.final_step) == (4, 6)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
@@ -67,8 +68,9 @@ def test_checkpoint_round_trip_rebuilds_the_model_from_the_file_alone(tmp_path: 
     train(model, toy_images(), None, _config(steps=3), fields=FIELDS, run_dir=tmp_path, log_dir=None, device=CPU)
     loaded = load_checkpoint(tmp_path / LAST, use_ema=False)
     assert loaded.family == "toy" and loaded.step == 3 and loaded.config["latent_dim"] == 3
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values(),
-                                                  strict=True))  # fmt: skip
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values(), strict=True)
+    )
     with_ema = load_checkpoint(tmp_path / LAST)
     from_small = load_checkpoint(tmp_path / EMA_FILE)
     assert with_ema.ema and from_small.ema
@@ -96,8 +98,9 @@ def test_a_checkpoint_from_other_settings_is_refused_naming_the_changed_keys(tmp
     train(_model(), toy_images(), None, _config(steps=2), fields=FIELDS, run_dir=tmp_path, log_dir=None, device=CPU)
     changed = {**FIELDS, "train.lr": 0.02}
     with pytest.raises(ConfigError) as info:
-        train(_model(), toy_images(), None, _config(steps=4), fields=changed, run_dir=tmp_path, log_dir=None,
-              device=CPU)  # fmt: skip
+        train(
+            _model(), toy_images(), None, _config(steps=4), fields=changed, run_dir=tmp_path, log_dir=None, device=CPU
+        )
     message = str(info.value)
     assert "train.lr: 0.01 -> 0.02" in message
     assert f"To start fresh delete {tmp_path / LAST}" in message
@@ -139,8 +142,16 @@ def test_ema_warmup_grows_the_decay_with_the_update_count() -> None:
 
 
 def test_ema_disabled_is_announced_with_its_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    result = train(_model(), toy_images(), None, _config(steps=2, ema_decay=0.0), fields=FIELDS, run_dir=tmp_path,
-                   log_dir=None, device=CPU)  # fmt: skip
+    result = train(
+        _model(),
+        toy_images(),
+        None,
+        _config(steps=2, ema_decay=0.0),
+        fields=FIELDS,
+        run_dir=tmp_path,
+        log_dir=None,
+        device=CPU,
+    )
     assert "EMA disabled <train.ema_decay=0>" in capsys.readouterr().out
     assert result.ema is False and read_checkpoint(tmp_path / EMA_FILE)["ema"] is False
 
@@ -149,10 +160,10 @@ def test_regularisation_knobs_change_the_weights_as_they_should() -> None:
     images = toy_images()
     plain, decayed, clipped = _model(), _model(weight_decay=5.0), _model()
     train(plain, images, None, _config(steps=5), fields=FIELDS, run_dir=None, log_dir=None, device=CPU)
-    train(decayed, images, None, _config(steps=5, l1=0.01), fields=FIELDS, run_dir=None,
-          log_dir=None, device=CPU)  # fmt: skip
-    result = train(clipped, images, None, _config(steps=5, grad_clip=1e-3), fields=FIELDS, run_dir=None, log_dir=None,
-                   device=CPU)  # fmt: skip
+    train(decayed, images, None, _config(steps=5, l1=0.01), fields=FIELDS, run_dir=None, log_dir=None, device=CPU)
+    result = train(
+        clipped, images, None, _config(steps=5, grad_clip=1e-3), fields=FIELDS, run_dir=None, log_dir=None, device=CPU
+    )
     assert decayed.decoder.weight.abs().sum() < plain.decoder.weight.abs().sum()
     assert result.values["dec/grad_norm"] > 1e-3  # the logged norm is the one before clipping
 
@@ -167,8 +178,6 @@ def test_data_order_is_a_pure_function_of_seed_and_step() -> None:
 
 
 def test_cuda_requested_without_cuda_is_a_config_error() -> None:
-    from genqc.training.device import resolve_device
-
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match=r"train.device='cuda' but this machine has no CUDA device.*auto or cpu"):
@@ -180,7 +189,15 @@ def test_cuda_requested_without_cuda_is_a_config_error() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_bf16_steps_on_cuda_train_and_checkpoint(tmp_path: Path) -> None:
     model = _model()
-    result = train(model, toy_images(), None, _config(steps=4, bf16=True), fields=FIELDS, run_dir=tmp_path,
-                   log_dir=tmp_path / "log", device=torch.device("cuda"))  # fmt: skip
+    result = train(
+        model,
+        toy_images(),
+        None,
+        _config(steps=4, bf16=True),
+        fields=FIELDS,
+        run_dir=tmp_path,
+        log_dir=tmp_path / "log",
+        device=torch.device("cuda"),
+    )
     assert result.final_step == 4 and torch.isfinite(torch.tensor(result.values["enc/loss"]))
     assert read_checkpoint(tmp_path / LAST)["model"]["decoder.weight"].device.type == "cpu"

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genqc.models.base import GenerativeModel
+from genqc.models.registry import MODEL_REGISTRY, register
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,6 @@ class ToyModel(GenerativeModel):
 
 
 def register_toy() -> None:
-    from genqc.models.registry import MODEL_REGISTRY, register
-
     if "toy" not in MODEL_REGISTRY:
         register("toy", ToyModel, ToyConfig)
 

@@ -19,9 +19,18 @@ from genqc.models.configs.ddpm import DDPMConfig
 from genqc.models.configs.vae import VAEConfig
 
 __all__ = [
-    "DIFFAUGMENT_OPS", "FAMILY_CONFIGS", "OPTIMIZER_FIELDS", "SHAPE_FIELDS", "ClassifierBudget", "ClassifierConfig",
-    "ClassifierTraining", "DCGANConfig", "DDPMConfig", "VAEConfig", "diffaugment_ops",
-]  # fmt: skip
+    "DIFFAUGMENT_OPS",
+    "FAMILY_CONFIGS",
+    "OPTIMIZER_FIELDS",
+    "SHAPE_FIELDS",
+    "ClassifierBudget",
+    "ClassifierConfig",
+    "ClassifierTraining",
+    "DCGANConfig",
+    "DDPMConfig",
+    "VAEConfig",
+    "diffaugment_ops",
+]
 
 #: every generative family's config by its ``train.model`` name; the registry pairs each with its model class
 FAMILY_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig, "ddpm": DDPMConfig}
