@@ -65,8 +65,12 @@ RGB = {
     "evaluate": {"bootstrap": 10, "kid_subsets": 10, "device": "cpu", "max_train": 1000},
     "gates": {"fail": False},  # 60 training steps make a poor model: record the verdicts, keep going
 }
-RGB_QUICK = {"classifier": {"max_steps": 60}, "train": {"steps": 20, "checkpoint_every": 20, "image_every": 20},
-             "sample": {"n": 100}, "evaluate": {"bootstrap": 5, "kid_subsets": 5, "max_train": 300}}  # fmt: skip
+RGB_QUICK = {
+    "classifier": {"max_steps": 60},
+    "train": {"steps": 20, "checkpoint_every": 20, "image_every": 20},
+    "sample": {"n": 100},
+    "evaluate": {"bootstrap": 5, "kid_subsets": 5, "max_train": 300},
+}
 
 
 def merged(base: dict, override: dict) -> dict:
@@ -92,9 +96,13 @@ def run_measured(command: list[str], cwd: Path, log: Path, env: dict[str, str]) 
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return {"seconds": round(time.perf_counter() - start, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "exit": process.returncode,
-            "load_1min": round(load, 2)}  # fmt: skip
+    return {
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "exit": process.returncode,
+        "load_1min": round(load, 2),
+    }
 
 
 def run_chain(workdir: Path, params: dict, label: str) -> dict[str, Any]:
@@ -107,20 +115,27 @@ def run_chain(workdir: Path, params: dict, label: str) -> dict[str, Any]:
     stages: dict[str, Any] = {}
     for command in stage_commands(params):
         name = "@".join([command[0], *command[2:]])
-        figures = run_measured([sys.executable, "-m", "genqc.cli", *command], workdir,
-                               workdir / "logs" / f"{name}.log", env)  # fmt: skip
+        figures = run_measured(
+            [sys.executable, "-m", "genqc.cli", *command], workdir, workdir / "logs" / f"{name}.log", env
+        )
         stages[name] = figures
-        print(f"{label} {name}: {figures['seconds']:.1f} s, {figures['peak_rss_mb']:.0f} MB peak RSS, "
-              f"exit {figures['exit']} (load {figures['load_1min']})", flush=True)  # fmt: skip
+        print(
+            f"{label} {name}: {figures['seconds']:.1f} s, {figures['peak_rss_mb']:.0f} MB peak RSS, "
+            f"exit {figures['exit']} (load {figures['load_1min']})",
+            flush=True,
+        )
         # evaluate exits 1 for a failed gate (its outputs are written): go on; any other failure stops the chain
         if figures["exit"] != 0 and command[0] != "evaluate":
             print(f"{label}: {name} failed; see {workdir / 'logs' / (name + '.log')}", flush=True)
             break
     seconds = sum(s["seconds"] for s in stages.values())
     peak = max(s["peak_rss_mb"] for s in stages.values())
-    return {"stages": stages, "total_s": round(seconds, 1), "max_peak_rss_mb": peak,
-            "completed": all(s["exit"] in (0, 1) for s in stages.values()) and len(stages) == len(
-                stage_commands(params))}  # fmt: skip
+    return {
+        "stages": stages,
+        "total_s": round(seconds, 1),
+        "max_peak_rss_mb": peak,
+        "completed": all(s["exit"] in (0, 1) for s in stages.values()) and len(stages) == len(stage_commands(params)),
+    }
 
 
 def synthetic_child(n: int, target: Path) -> None:
@@ -153,13 +168,23 @@ def run_synthetic(workdir: Path, n: int) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / "synthetic.parquet"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    figures = run_measured([sys.executable, "-m", "bench.scale", "--synthetic-child", str(n), str(target)], REPO,
-                           workdir / "synthetic.log", env)  # fmt: skip
-    figures |= {"images": n, "shape": "64x64x3", "pixels_mb": round(n * 64 * 64 * 3 / 2**20, 1),
-                "table_mb": round(target.stat().st_size / 2**20, 1) if target.exists() else None}  # fmt: skip
-    print(f"synthetic ingest of {n} x 64x64x3: {figures['seconds']:.1f} s, {figures['peak_rss_mb']:.0f} MB peak RSS "
-          f"(pixels {figures['pixels_mb']} MB, table {figures['table_mb']} MB), exit {figures['exit']}",
-          flush=True)  # fmt: skip
+    figures = run_measured(
+        [sys.executable, "-m", "bench.scale", "--synthetic-child", str(n), str(target)],
+        REPO,
+        workdir / "synthetic.log",
+        env,
+    )
+    figures |= {
+        "images": n,
+        "shape": "64x64x3",
+        "pixels_mb": round(n * 64 * 64 * 3 / 2**20, 1),
+        "table_mb": round(target.stat().st_size / 2**20, 1) if target.exists() else None,
+    }
+    print(
+        f"synthetic ingest of {n} x 64x64x3: {figures['seconds']:.1f} s, {figures['peak_rss_mb']:.0f} MB peak RSS "
+        f"(pixels {figures['pixels_mb']} MB, table {figures['table_mb']} MB), exit {figures['exit']}",
+        flush=True,
+    )
     return figures
 
 
@@ -174,9 +199,13 @@ def check_report(workdir: Path) -> dict[str, Any]:
     missing = [sid for sid, _ in SECTIONS if f'<section id="{sid}"' not in page]
     classifier = workdir / "data" / "classifier" / "metrics.json"
     accuracy = json.loads(classifier.read_text()) if classifier.exists() else {}
-    return {"report_bytes": len(page), "sections_missing": missing, "images": page.count("data:image/png"),
-            "classifier_test_accuracy": accuracy.get("test_accuracy"),
-            "evaluator_ok": accuracy.get("evaluator_ok")}  # fmt: skip
+    return {
+        "report_bytes": len(page),
+        "sections_missing": missing,
+        "images": page.count("data:image/png"),
+        "classifier_test_accuracy": accuracy.get("test_accuracy"),
+        "evaluator_ok": accuracy.get("evaluator_ok"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small data only: checks the benchmark, not scale")
     parser.add_argument("--only", nargs="*", choices=["chain", "synthetic", "rgb"], default=None)
     parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it")
-    parser.add_argument("--sizes", type=int, nargs="*", default=None, help="RGB image sizes (default: 32 64; "
-                        "--quick: 32)")  # fmt: skip
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=None, help="RGB image sizes (default: 32 64; --quick: 32)"
+    )
     parser.add_argument("--synthetic-child", nargs=2, metavar=("N", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.synthetic_child:
@@ -202,18 +232,34 @@ def main(argv: list[str] | None = None) -> int:
             chain = run_chain(root / "chain", params, "chain")
             figures["chain"] = chain
             what = "digits (quick)" if args.quick else "Fashion-MNIST 70k"
-            table.append({"what": f"default chain, {what}: total wall / worst stage peak RSS",
-                          "genqc": f"{chain['total_s']:.0f} s / {chain['max_peak_rss_mb']:.0f} MB",
-                          "peer": "target 1200 s / 1536 MB", "ratio": "-"})  # fmt: skip
+            table.append(
+                {
+                    "what": f"default chain, {what}: total wall / worst stage peak RSS",
+                    "genqc": f"{chain['total_s']:.0f} s / {chain['max_peak_rss_mb']:.0f} MB",
+                    "peer": "target 1200 s / 1536 MB",
+                    "ratio": "-",
+                }
+            )
             for name, stage in chain["stages"].items():
-                table.append({"what": f"{what} | {name}", "genqc": f"{stage['seconds']:.0f} s, "
-                              f"{stage['peak_rss_mb']:.0f} MB", "peer": "-", "ratio": "-"})  # fmt: skip
+                table.append(
+                    {
+                        "what": f"{what} | {name}",
+                        "genqc": f"{stage['seconds']:.0f} s, {stage['peak_rss_mb']:.0f} MB",
+                        "peer": "-",
+                        "ratio": "-",
+                    }
+                )
         if "synthetic" in parts:
             synthetic = run_synthetic(root / "synthetic", 2000 if args.quick else SYNTHETIC_IMAGES)
             figures["synthetic"] = synthetic
-            table.append({"what": f"streamed table build + write, {synthetic['images']} x 64x64x3 RGB: wall / peak RSS",
-                          "genqc": f"{synthetic['seconds']:.0f} s / {synthetic['peak_rss_mb']:.0f} MB",
-                          "peer": "target 2048 MB", "ratio": "-"})  # fmt: skip
+            table.append(
+                {
+                    "what": f"streamed table build + write, {synthetic['images']} x 64x64x3 RGB: wall / peak RSS",
+                    "genqc": f"{synthetic['seconds']:.0f} s / {synthetic['peak_rss_mb']:.0f} MB",
+                    "peer": "target 2048 MB",
+                    "ratio": "-",
+                }
+            )
         if "rgb" in parts:
             for size in args.sizes or ((32,) if args.quick else (32, 64)):
                 rgb = merged(RGB, RGB_QUICK) if args.quick else RGB
@@ -223,11 +269,15 @@ def main(argv: list[str] | None = None) -> int:
                 figures[f"rgb{size}"] = chain
                 report = chain["report"]
                 rendered = bool(report["report_bytes"]) and not report["sections_missing"]
-                table.append({"what": f"builtin:shapes RGB {size} px, every stage (tiny steps)",
-                              "genqc": f"{chain['total_s']:.0f} s, worst {chain['max_peak_rss_mb']:.0f} MB, "
-                                       f"classifier {report['classifier_test_accuracy']}",
-                              "peer": "report: " + ("all sections" if rendered else "INCOMPLETE"),
-                              "ratio": "-"})  # fmt: skip
+                table.append(
+                    {
+                        "what": f"builtin:shapes RGB {size} px, every stage (tiny steps)",
+                        "genqc": f"{chain['total_s']:.0f} s, worst {chain['max_peak_rss_mb']:.0f} MB, "
+                        f"classifier {report['classifier_test_accuracy']}",
+                        "peer": "report: " + ("all sections" if rendered else "INCOMPLETE"),
+                        "ratio": "-",
+                    }
+                )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

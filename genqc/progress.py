@@ -69,8 +69,15 @@ class Progress:
         if self._enabled and mode != "lines" and _isatty(self.stream):
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=self.stream, delay=self.delay,
-                             dynamic_ncols=True, leave=False)  # fmt: skip
+            self._bar = tqdm(
+                total=self.total,
+                desc=desc,
+                unit=unit,
+                file=self.stream,
+                delay=self.delay,
+                dynamic_ncols=True,
+                leave=False,
+            )
 
     def update(self, n: int = 1) -> None:
         """Record ``n`` more units of work done."""
@@ -89,8 +96,11 @@ class Progress:
             return
         rate = self.done / elapsed if elapsed > 0 else float("inf")
         eta = format_eta((self.total - self.done) / rate) if rate > 0 else "?"
-        print(f"{self.desc}: {fraction:4.0%} ({self.done}/{self.total} {self.unit}) {rate:.1f} {self.unit}/s, "
-              f"eta {eta}", file=self.stream, flush=True)  # fmt: skip
+        print(
+            f"{self.desc}: {fraction:4.0%} ({self.done}/{self.total} {self.unit}) {rate:.1f} {self.unit}/s, eta {eta}",
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -135,14 +135,21 @@ def draw(
         chunk_labels = torch.as_tensor(labels[begin : begin + batch_size], device=device) if conditional else None
         with torch.no_grad():
             if batched:
-                images = source.model.sample(len(chunk_seeds), labels=chunk_labels, generator=generators,
-                                             module=source.module)  # type: ignore[arg-type]  # fmt: skip
+                images = source.model.sample(
+                    len(chunk_seeds), labels=chunk_labels, generator=generators, module=source.module
+                )  # type: ignore[arg-type]
             else:
-                images = torch.cat([
-                    source.model.sample(1, labels=None if chunk_labels is None else chunk_labels[i : i + 1],
-                                        generator=g, module=source.module)
-                    for i, g in enumerate(generators)
-                ])  # fmt: skip
+                images = torch.cat(
+                    [
+                        source.model.sample(
+                            1,
+                            labels=None if chunk_labels is None else chunk_labels[i : i + 1],
+                            generator=g,
+                            module=source.module,
+                        )
+                        for i, g in enumerate(generators)
+                    ]
+                )
         chunks.append(tensor_to_uint8(images))
         progress.update(len(chunk_seeds))
     progress.close()
@@ -226,8 +233,10 @@ def sample_images(
             if images is None:
                 images = np.zeros((len(pending), *batch.shape[1:]), dtype=np.uint8)
             elif images.shape[1:] != batch.shape[1:]:
-                raise ValueError(f"ensemble sources draw different image shapes: {images.shape[1:]} from "
-                                 f"{sources[0].name!r}, {batch.shape[1:]} from {src.name!r}")  # fmt: skip
+                raise ValueError(
+                    f"ensemble sources draw different image shapes: {images.shape[1:]} from "
+                    f"{sources[0].name!r}, {batch.shape[1:]} from {src.name!r}"
+                )
             images[rows] = batch
         assert images is not None  # every pending slot belongs to some source
         scores = _score(scorer, images, batch_size)
@@ -237,8 +246,13 @@ def sample_images(
             if keep[j]:
                 filled[int(slot)] = (int(indices[j]), images[j], row_scores)
             else:
-                for key, value in (("index", indices[j]), ("seed", seeds[j]), ("label", slot_label[slot]),
-                                   ("source", sources[slot_source[slot]].name), (SCORE, scores[SCORE][j])):  # fmt: skip
+                for key, value in (
+                    ("index", indices[j]),
+                    ("seed", seeds[j]),
+                    ("label", slot_label[slot]),
+                    ("source", sources[slot_source[slot]].name),
+                    (SCORE, scores[SCORE][j]),
+                ):
                     rejected[key].append(value)
         pending = pending[~keep]
     return _result(filled, sources, slot_source, slot_label, seed, rejected, n, drawn)

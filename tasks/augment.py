@@ -28,30 +28,50 @@ def main(args: argparse.Namespace) -> int:
     source = VALIDATED_TRAIN
     rows_in = table_rows(source)
     if rows_in == 0:
-        raise DataError(f"{source} has no rows: nothing to augment (did validate "
-                        "quarantine everything? see reports/validation/)")  # fmt: skip
+        raise DataError(
+            f"{source} has no rows: nothing to augment (did validate quarantine everything? see reports/validation/)"
+        )
     check_augmentable(table_columns(source), table_column(source, ID).astype(str).tolist())
     counts = empty_counts(ops)
     with Progress(rows_in * cfg.copies, "augment", unit="img") as progress:
-        chunks = augment_chunks(read_table_chunks(source, cfg.batch_size), copies=cfg.copies, seed=params.seed,
-                                ops=ops, counts=counts, progress=progress)  # fmt: skip
+        chunks = augment_chunks(
+            read_table_chunks(source, cfg.batch_size),
+            copies=cfg.copies,
+            seed=params.seed,
+            ops=ops,
+            counts=counts,
+            progress=progress,
+        )
         rows_out = write_table_chunks(chunks, AUGMENTED_TRAIN)
     if rows_out != rows_in * (1 + cfg.copies):
-        raise DataError(f"augment accounting mismatch: {rows_in} rows in x (1 + {cfg.copies} copies) != "
-                        f"{rows_out} rows out")  # fmt: skip
+        raise DataError(
+            f"augment accounting mismatch: {rows_in} rows in x (1 + {cfg.copies} copies) != {rows_out} rows out"
+        )
 
     augmented = rows_in * cfg.copies
     summary = {"rows_in": rows_in, "copies": cfg.copies, "rows_out": rows_out}
     summary |= {f"applied_{name}": count for name, count in counts.items()}
     write_json(summary, AUGMENT_SUMMARY)
 
-    print(f"augment {source} -> {AUGMENTED_TRAIN} (copies={cfg.copies}, seed={params.seed}, "
-          f"{cfg.batch_size} rows per chunk)")  # fmt: skip
+    print(
+        f"augment {source} -> {AUGMENTED_TRAIN} (copies={cfg.copies}, seed={params.seed}, "
+        f"{cfg.batch_size} rows per chunk)"
+    )
     for name in label_unsafe_ops(ops):
-        print(f"note: {name} is on <augment.ops.{name}.p={ops[name].p:g}>: it changes what a digit means; "
-              "keep it for data whose labels survive mirroring")  # fmt: skip
+        print(
+            f"note: {name} is on <augment.ops.{name}.p={ops[name].p:g}>: it changes what a digit means; "
+            "keep it for data whose labels survive mirroring"
+        )
     print(f"{rows_in} originals + {augmented} augmented = {rows_out} rows\n")
-    rows = [(name, f"{op.p:g}", f"{op.magnitude:g} ({OPS[name].unit})", counts[name],
-             f"{counts[name] / augmented:.1%}" if augmented else "-") for name, op in ops.items()]  # fmt: skip
+    rows = [
+        (
+            name,
+            f"{op.p:g}",
+            f"{op.magnitude:g} ({OPS[name].unit})",
+            counts[name],
+            f"{counts[name] / augmented:.1%}" if augmented else "-",
+        )
+        for name, op in ops.items()
+    ]
     print_table(rows, ("op", "p", "magnitude", "applied", "share"))
     return 0

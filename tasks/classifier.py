@@ -47,8 +47,10 @@ def _split(params: Params, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     size, channels = params.ingest.image_size, params.ingest.channels
     if images.shape[1:] != (size, size, channels):
         found = "x".join(str(d) for d in images.shape[1:])
-        raise DataError(f"{path} holds {found} images but ingest.image_size={size} and ingest.channels={channels}; "
-                        "re-run `dvc repro validate`")  # fmt: skip
+        raise DataError(
+            f"{path} holds {found} images but ingest.image_size={size} and ingest.channels={channels}; "
+            "re-run `dvc repro validate`"
+        )
     labels = frame[LABEL].to_numpy(dtype=np.int64, copy=True)
     if labels.min() < 0:
         raise DataError(f"{path} has negative labels ({int(labels.min())}); labels must be 0..K-1")
@@ -64,29 +66,42 @@ def main(args: argparse.Namespace) -> int:
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     unseen = sorted(set(test_y.tolist()) - set(train_y.tolist()))
     if unseen:
-        raise DataError(f"test labels {unseen} never occur in {VALIDATED_TRAIN}; the classifier cannot "
-                        "learn them (check ingest.split and the validate stage's label checks)")  # fmt: skip
+        raise DataError(
+            f"test labels {unseen} never occur in {VALIDATED_TRAIN}; the classifier cannot "
+            "learn them (check ingest.split and the validate stage's label checks)"
+        )
     val_x = val_y = None
     if cfg.target_accuracy is not None:
         held = torch.from_numpy(stratified_split(train_y.numpy(), cfg.val_fraction, params.seed))
         if bool(held.all()) or not bool(held.any()):
-            raise ConfigError(f"classifier.val_fraction={cfg.val_fraction} leaves no train or no held-out images "
-                              f"of the {len(train_y)} in the train split")  # fmt: skip
+            raise ConfigError(
+                f"classifier.val_fraction={cfg.val_fraction} leaves no train or no held-out images "
+                f"of the {len(train_y)} in the train split"
+            )
         val_x, val_y = train_x[held], train_y[held]
         train_x, train_y = train_x[~held], train_y[~held]
-    config = cfg.build(ClassifierConfig, num_classes=num_classes, channels=params.ingest.channels,
-                       image_size=params.ingest.image_size)  # fmt: skip
+    config = cfg.build(
+        ClassifierConfig, num_classes=num_classes, channels=params.ingest.channels, image_size=params.ingest.image_size
+    )
     try:
         model, history = train_classifier(
-            train_x, train_y, config=config, training=cfg.build(ClassifierTraining), seed=params.seed,
-            device=device, val_images=val_x, val_labels=val_y, budget=cfg.build(ClassifierBudget),
-        )  # fmt: skip
+            train_x,
+            train_y,
+            config=config,
+            training=cfg.build(ClassifierTraining),
+            seed=params.seed,
+            device=device,
+            val_images=val_x,
+            val_labels=val_y,
+            budget=cfg.build(ClassifierBudget),
+        )
     except ValueError as exc:
         raise ConfigError(f"classifier: {exc}") from None
     with torch.no_grad():
         step = cfg.batch_size  # activations scale with batch x pixels: the training batch already fits
-        batches = [model(as_model_input(test_x[i : i + step]).to(device)).argmax(1).cpu()
-                   for i in range(0, len(test_x), step)]  # fmt: skip
+        batches = [
+            model(as_model_input(test_x[i : i + step]).to(device)).argmax(1).cpu() for i in range(0, len(test_x), step)
+        ]
     predictions = torch.cat(batches)
     accuracy = float((predictions == test_y).float().mean())
     per_class = {int(k): float((predictions[test_y == k] == k).float().mean()) for k in torch.unique(test_y).tolist()}
@@ -109,19 +124,26 @@ def main(args: argparse.Namespace) -> int:
     save_classifier(CLASSIFIER_CHECKPOINT, model.cpu(), metrics=metrics)
     write_json({**metrics, "per_class_accuracy": {str(k): v for k, v in per_class.items()}}, CLASSIFIER_METRICS)
     seconds = sum(row.get("seconds", 0.0) for row in history)
-    print(f"classifier on {device.type}: {len(train_x)} train / {len(test_x)} test images, {num_classes} classes, "
-          f"{metrics['steps']} steps ({len(history)} of {cfg.epochs} epochs, stopped by {metrics['stopped_by']}) "
-          f"in {seconds:.1f}s, seed {params.seed}")  # fmt: skip
+    print(
+        f"classifier on {device.type}: {len(train_x)} train / {len(test_x)} test images, {num_classes} classes, "
+        f"{metrics['steps']} steps ({len(history)} of {cfg.epochs} epochs, stopped by {metrics['stopped_by']}) "
+        f"in {seconds:.1f}s, seed {params.seed}"
+    )
     rows = [("test accuracy", f"{accuracy:.4f}"), ("worst class", f"{metrics['worst_class_accuracy']:.4f}")]
     if val_x is not None:
         rows.append(("held-out train accuracy", f"{metrics['val_accuracy']:.4f}"))
-    rows += [("evaluator ok", f"{verdict.ok} (min_accuracy {cfg.min_accuracy:g})"),
-             ("checkpoint", CLASSIFIER_CHECKPOINT), ("metrics", CLASSIFIER_METRICS)]  # fmt: skip
+    rows += [
+        ("evaluator ok", f"{verdict.ok} (min_accuracy {cfg.min_accuracy:g})"),
+        ("checkpoint", CLASSIFIER_CHECKPOINT),
+        ("metrics", CLASSIFIER_METRICS),
+    ]
     print_table(rows, ("", "value"))
     if not verdict.ok:
         print(verdict.warning(), file=sys.stderr, flush=True)
     if verdict.no_better_than_guessing:
-        raise DataError(f"classifier test accuracy {accuracy:.4f} is no better than always guessing the most "
-                        f"frequent class ({verdict.baseline:.4f}): every classifier-space metric would be noise; "
-                        "raise classifier.epochs / classifier.max_steps or check the labels")  # fmt: skip
+        raise DataError(
+            f"classifier test accuracy {accuracy:.4f} is no better than always guessing the most "
+            f"frequent class ({verdict.baseline:.4f}): every classifier-space metric would be noise; "
+            "raise classifier.epochs / classifier.max_steps or check the labels"
+        )
     return 0

@@ -69,8 +69,13 @@ def test_bootstrap_and_classifier_training_report_progress(monkeypatch: pytest.M
     bootstrap_ci(mean_gap, rng.normal(size=(30, 2)), rng.normal(size=(30, 2)), n_resamples=20)
     assert "bootstrap mean_gap: 100% (20/20 resample)" in capsys.readouterr().err
     images, labels = torch.zeros(40, 1, 8, 8, dtype=torch.uint8), torch.arange(40) % 2
-    train_classifier(images, labels, config=ClassifierConfig(num_classes=2, image_size=8, width=4), seed=0,
-                     training=ClassifierTraining(epochs=2, batch_size=10, lr=1e-3, weight_decay=0.0))  # fmt: skip
+    train_classifier(
+        images,
+        labels,
+        config=ClassifierConfig(num_classes=2, image_size=8, width=4),
+        seed=0,
+        training=ClassifierTraining(epochs=2, batch_size=10, lr=1e-3, weight_decay=0.0),
+    )
     assert "classifier: 100% (8/8 step)" in capsys.readouterr().err
 
 

@@ -31,8 +31,9 @@ print(json.dumps({"torch": torch.get_num_threads(), "interop": torch.get_num_int
 def _probe(directory: Path, *args: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("OMP_NUM_THREADS", None)
-    result = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=directory, capture_output=True, text=True,
-                            env=env, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=directory, capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 

@@ -29,8 +29,27 @@ from genqc.augment.table import (
 )
 
 __all__ = [
-    "AUGMENT_COPY", "AUGMENT_OPS", "DIFF_POLICIES", "OPS", "OP_NAMES", "SOURCE_ID", "AugmentResult", "Draws",
-    "OpConfig", "OpSpec", "apply_draws", "augment_chunks", "augment_images", "augment_table", "augmented_id",
-    "check_augmentable", "diff_augment", "draw_ops", "empty_counts", "image_keys", "label_unsafe_ops", "parse_policy",
+    "AUGMENT_COPY",
+    "AUGMENT_OPS",
+    "DIFF_POLICIES",
+    "OPS",
+    "OP_NAMES",
+    "SOURCE_ID",
+    "AugmentResult",
+    "Draws",
+    "OpConfig",
+    "OpSpec",
+    "apply_draws",
+    "augment_chunks",
+    "augment_images",
+    "augment_table",
+    "augmented_id",
+    "check_augmentable",
+    "diff_augment",
+    "draw_ops",
+    "empty_counts",
+    "image_keys",
+    "label_unsafe_ops",
+    "parse_policy",
     "validate_ops",
-]  # fmt: skip
+]

@@ -73,8 +73,7 @@ def apply_draws(images: np.ndarray, draws: Draws) -> np.ndarray:
     import torch
 
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(draws):
-        raise ValueError(f"apply_draws needs uint8 (N, H, W, C) with N={len(draws)}, got {images.dtype} "
-                         f"{images.shape}")  # fmt: skip
+        raise ValueError(f"apply_draws needs uint8 (N, H, W, C) with N={len(draws)}, got {images.dtype} {images.shape}")
     if len(images) == 0:
         return images.copy()
 

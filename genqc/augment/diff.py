@@ -36,8 +36,10 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in policy.split(",") if part.strip())
     unknown = [n for n in names if n not in DIFF_POLICIES]
     if unknown:
-        raise ConfigError(f"DiffAugment policy {policy!r}: unknown op(s) {', '.join(unknown)}; allowed: "
-                          f"{', '.join(DIFF_POLICIES)} (comma-separated; '' disables DiffAugment)")  # fmt: skip
+        raise ConfigError(
+            f"DiffAugment policy {policy!r}: unknown op(s) {', '.join(unknown)}; allowed: "
+            f"{', '.join(DIFF_POLICIES)} (comma-separated; '' disables DiffAugment)"
+        )
     return names
 
 

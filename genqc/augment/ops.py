@@ -41,25 +41,60 @@ class OpConfig:
 OPS: dict[str, OpSpec] = {
     spec.name: spec
     for spec in (
-        OpSpec("hflip", 0.0, 0.0, "unused: a flip has no strength; set p only", "mirror left-right",
-               label_safe_digits=False),
-        OpSpec("vflip", 0.0, 0.0, "unused: a flip has no strength; set p only", "mirror top-bottom",
-               label_safe_digits=False),
-        OpSpec("crop", 0.0, 0.9, "largest fraction of the side cropped away",
-               "keep a square of side s ~ U(1-m, 1) at a uniform position, resize back (bilinear)", geometric=True),
-        OpSpec("rotate", 0.0, 180.0, "degrees", "angle ~ U(-m, m) degrees, counter-clockwise positive, about the "
-               "centre (bilinear, zero fill)", geometric=True),
-        OpSpec("translate", 0.0, 0.5, "fraction of the side", "dx, dy ~ U(-m, m) times width, height (bilinear, "
-               "zero fill)", geometric=True),
+        OpSpec(
+            "hflip",
+            0.0,
+            0.0,
+            "unused: a flip has no strength; set p only",
+            "mirror left-right",
+            label_safe_digits=False,
+        ),
+        OpSpec(
+            "vflip",
+            0.0,
+            0.0,
+            "unused: a flip has no strength; set p only",
+            "mirror top-bottom",
+            label_safe_digits=False,
+        ),
+        OpSpec(
+            "crop",
+            0.0,
+            0.9,
+            "largest fraction of the side cropped away",
+            "keep a square of side s ~ U(1-m, 1) at a uniform position, resize back (bilinear)",
+            geometric=True,
+        ),
+        OpSpec(
+            "rotate",
+            0.0,
+            180.0,
+            "degrees",
+            "angle ~ U(-m, m) degrees, counter-clockwise positive, about the centre (bilinear, zero fill)",
+            geometric=True,
+        ),
+        OpSpec(
+            "translate",
+            0.0,
+            0.5,
+            "fraction of the side",
+            "dx, dy ~ U(-m, m) times width, height (bilinear, zero fill)",
+            geometric=True,
+        ),
         OpSpec("brightness", 0.0, 1.0, "largest relative change", "multiply by f ~ U(1-m, 1+m)"),
-        OpSpec("contrast", 0.0, 1.0, "largest relative change", "scale about the image's mean grey by "
-               "f ~ U(1-m, 1+m)"),
-        OpSpec("noise", 0.0, 1.0, "standard deviation as a fraction of 255", "add N(0, (m*255)^2) per pixel "
-               "and channel"),
-        OpSpec("cutout", 0.0, 1.0, "side of the square as a fraction of the shorter side", "zero a square of "
-               "side round(m*min(H, W)) px centred uniformly in the image (it may overlap the edge)"),
+        OpSpec("contrast", 0.0, 1.0, "largest relative change", "scale about the image's mean grey by f ~ U(1-m, 1+m)"),
+        OpSpec(
+            "noise", 0.0, 1.0, "standard deviation as a fraction of 255", "add N(0, (m*255)^2) per pixel and channel"
+        ),
+        OpSpec(
+            "cutout",
+            0.0,
+            1.0,
+            "side of the square as a fraction of the shorter side",
+            "zero a square of side round(m*min(H, W)) px centred uniformly in the image (it may overlap the edge)",
+        ),
     )
-}  # fmt: skip
+}
 
 OP_NAMES: tuple[str, ...] = tuple(OPS)
 
@@ -94,8 +129,11 @@ def validate_ops(ops: Mapping[str, Any], *, key: str = "augment.ops") -> dict[st
             problems.append(f"{key}.{name}.magnitude={shown}: allowed {spec.low:g}..{spec.high:g} ({spec.unit})")
     if problems:
         raise ConfigError("\n".join(problems))
-    return {name: OpConfig(float(_field(ops[name], "p")), float(_field(ops[name], "magnitude")))
-            for name in OP_NAMES if name in ops}  # fmt: skip
+    return {
+        name: OpConfig(float(_field(ops[name], "p")), float(_field(ops[name], "magnitude")))
+        for name in OP_NAMES
+        if name in ops
+    }
 
 
 def label_unsafe_ops(ops: Mapping[str, OpConfig]) -> list[str]:

@@ -32,8 +32,19 @@ SOURCE_ID, AUGMENT_COPY, AUGMENT_OPS = "source_id", "augment_copy", "augment_ops
 AUGMENT_COLUMNS = (SOURCE_ID, AUGMENT_COPY, AUGMENT_OPS)
 
 # Recomputed from the augmented pixels; every other column is inherited from the source row.
-_RECOMPUTED = (tbl.ID, tbl.IMAGE, tbl.HEIGHT, tbl.WIDTH, tbl.CHANNELS, tbl.SHA256, tbl.PHASH,
-               tbl.MEAN, tbl.STD, tbl.MIN, tbl.MAX)  # fmt: skip
+_RECOMPUTED = (
+    tbl.ID,
+    tbl.IMAGE,
+    tbl.HEIGHT,
+    tbl.WIDTH,
+    tbl.CHANNELS,
+    tbl.SHA256,
+    tbl.PHASH,
+    tbl.MEAN,
+    tbl.STD,
+    tbl.MIN,
+    tbl.MAX,
+)
 
 
 def augmented_id(source_id: str, copy: int) -> str:
@@ -44,12 +55,15 @@ def check_augmentable(columns: Sequence[str], ids: Sequence[str]) -> None:
     """Raise DataError when a table was augmented before (its columns) or its ids are not unique (they key draws)."""
     clash = [c for c in AUGMENT_COLUMNS if c in columns]
     if clash:
-        raise DataError(f"input table already has augmentation columns {clash}; augment the validated table, "
-                        "not an augmented one")  # fmt: skip
+        raise DataError(
+            f"input table already has augmentation columns {clash}; augment the validated table, not an augmented one"
+        )
     if len(set(ids)) != len(ids):
         dupes = sorted(i for i, n in Counter(ids).items() if n > 1)[:5]
-        raise DataError(f"input table has duplicate ids {dupes}; each image needs a unique id (it keys the "
-                        "augmentation draws); run genqc validate first")  # fmt: skip
+        raise DataError(
+            f"input table has duplicate ids {dupes}; each image needs a unique id (it keys the "
+            "augmentation draws); run genqc validate first"
+        )
 
 
 def augment_chunks(

@@ -47,8 +47,9 @@ def _polygon(cx: float, cy: float, radii: list[float], angle: float) -> list[tup
     return [(cx + r * math.cos(angle + i * step), cy + r * math.sin(angle + i * step)) for i, r in enumerate(radii)]
 
 
-def _draw(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, fg: tuple, bg: tuple,
-          spin: float) -> None:  # fmt: skip
+def _draw(
+    draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, fg: tuple, bg: tuple, spin: float
+) -> None:
     """Draw one shape; squares, triangles and bars keep their orientation (a turned square is a diamond)."""
     box = (cx - r, cy - r, cx + r, cy + r)
     thick = max(2.0, r / 2.5)

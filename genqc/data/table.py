@@ -32,9 +32,24 @@ MEAN, STD, MIN, MAX = "mean", "std", "min", "max"
 SOURCE = "source"
 
 TABLE_COLUMNS = (
-    ID, LABEL, CLASS_NAME, IMAGE, HEIGHT, WIDTH, CHANNELS,
-    ORIG_HEIGHT, ORIG_WIDTH, ORIG_MODE, SHA256, PHASH, MEAN, STD, MIN, MAX, SOURCE,
-)  # fmt: skip
+    ID,
+    LABEL,
+    CLASS_NAME,
+    IMAGE,
+    HEIGHT,
+    WIDTH,
+    CHANNELS,
+    ORIG_HEIGHT,
+    ORIG_WIDTH,
+    ORIG_MODE,
+    SHA256,
+    PHASH,
+    MEAN,
+    STD,
+    MIN,
+    MAX,
+    SOURCE,
+)
 
 ALLOWED_CHANNELS = (1, 3)
 _STRING_COLUMNS = (ID, CLASS_NAME, ORIG_MODE, SHA256, SOURCE)
@@ -162,8 +177,16 @@ def images_to_table(
     n = len(images)
     if not (len(labels) == len(ids) == n):
         raise ValueError(f"{n} images but {len(labels)} labels and {len(ids)} ids")
-    batch = ImageBatch(images, labels, ids, class_names, orig_sizes, orig_modes, sources,
-                       {name: list(values) for name, values in (extra or {}).items()})  # fmt: skip
+    batch = ImageBatch(
+        images,
+        labels,
+        ids,
+        class_names,
+        orig_sizes,
+        orig_modes,
+        sources,
+        {name: list(values) for name, values in (extra or {}).items()},
+    )
     return table_from_batches([batch], total=n if progress else None)
 
 
@@ -221,8 +244,15 @@ def _rows(batch: ImageBatch, rows: slice) -> ImageBatch:
     def cut(values: Any) -> Any:
         return None if values is None or len(values) == 0 else values[rows]
 
-    return ImageBatch(batch.images[rows], np.asarray(batch.labels)[rows], list(batch.ids)[rows], cut(batch.class_names),
-                      cut(batch.orig_sizes), cut(batch.orig_modes), cut(batch.sources))  # fmt: skip
+    return ImageBatch(
+        batch.images[rows],
+        np.asarray(batch.labels)[rows],
+        list(batch.ids)[rows],
+        cut(batch.class_names),
+        cut(batch.orig_sizes),
+        cut(batch.orig_modes),
+        cut(batch.sources),
+    )
 
 
 def _join(name: str, parts: list) -> Any:

@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from os import PathLike
 
 # The layer each metric family reads by default: distances compare pooled features, scores read class logits.
-DEFAULT_LAYERS = {"fd": "pool", "kid": "pool", "prdc": "pool", "memorization": "pool", "modes": "pool",
-                  "is": "logits"}  # fmt: skip
+DEFAULT_LAYERS = {"fd": "pool", "kid": "pool", "prdc": "pool", "memorization": "pool", "modes": "pool", "is": "logits"}
 
 ImageInput = np.ndarray | Sequence[np.ndarray] | torch.Tensor
 
@@ -75,8 +74,9 @@ def to_uint8_batches(images: ImageInput, batch_size: int) -> list[list[np.ndarra
         from genqc.data.tensors import tensor_to_uint8
 
         if images.ndim != 4 or not images.is_floating_point():
-            raise ValueError(f"a tensor input must be float (N, C, H, W) in [-1, 1], got {images.dtype} "
-                             f"{tuple(images.shape)}")  # fmt: skip
+            raise ValueError(
+                f"a tensor input must be float (N, C, H, W) in [-1, 1], got {images.dtype} {tuple(images.shape)}"
+            )
         return [tensor_to_uint8(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     if isinstance(images, np.ndarray):
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] not in (1, 3):
@@ -120,8 +120,10 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
     def layer_for(self, metric: str) -> str:
         """The layer a metric family reads; an unknown family lists the ones this extractor serves."""
         if metric not in self.default_layers:
-            raise ValueError(f"extractor {self.name!r} has no default layer for metric {metric!r}; "
-                             f"known: {', '.join(sorted(self.default_layers))}")  # fmt: skip
+            raise ValueError(
+                f"extractor {self.name!r} has no default layer for metric {metric!r}; "
+                f"known: {', '.join(sorted(self.default_layers))}"
+            )
         return self.default_layers[metric]
 
     @abc.abstractmethod
@@ -153,8 +155,9 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
         wanted = list(layers) if layers is not None else list(self.layer_dims)
         unknown = [layer for layer in wanted if layer not in self.layer_dims]
         if unknown:
-            raise ValueError(f"extractor {self.name!r} has no layer {unknown[0]!r}; "
-                             f"layers: {', '.join(self.layer_dims)}")  # fmt: skip
+            raise ValueError(
+                f"extractor {self.name!r} has no layer {unknown[0]!r}; layers: {', '.join(self.layer_dims)}"
+            )
         target = resolve_device(device)
         # channels_last: oneDNN's convolutions (depthwise ones above all) run ~1.6x faster in NHWC on
         # CPU, and it is the fast layout on CUDA too; the numbers are the same up to float round-off.
@@ -184,5 +187,6 @@ def resize_square(x: torch.Tensor, size: int, *, antialias: bool) -> torch.Tenso
     """Bilinear resize (align_corners=False) of float (B, C, H, W) to (B, C, size, size); aspect is not kept."""
     if x.shape[-2:] == (size, size):
         return x
-    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                                           antialias=antialias)  # fmt: skip
+    return torch.nn.functional.interpolate(
+        x, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias
+    )

@@ -128,8 +128,10 @@ def train_classifier(
     steps_per_epoch = -(-images.shape[0] // batch_size)
     planned = epochs * steps_per_epoch
     total_steps = min(planned, budget.max_steps) if budget.max_steps else planned
-    with torch.random.fork_rng(devices=devices), Progress(total_steps if progress else 0, "classifier",
-                                                           unit="step") as bar:  # fmt: skip
+    with (
+        torch.random.fork_rng(devices=devices),
+        Progress(total_steps if progress else 0, "classifier", unit="step") as bar,
+    ):
         torch.manual_seed(seed)
         model = Classifier(config).to(device)
         generator = torch.Generator().manual_seed(seed)

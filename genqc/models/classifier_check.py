@@ -48,17 +48,19 @@ class AccuracyVerdict:
     def warning(self) -> str:
         """The block the classifier stage prints when the verdict is not ok."""
         rule = "!" * 78
-        return "\n".join([
-            rule,
-            f"WARNING: the evaluation classifier's test accuracy {self.accuracy:.4f} is below "
-            f"classifier.min_accuracy={self.min_accuracy:g}",
-            "(a constant guess of the most frequent class scores "
-            f"{self.baseline:.4f}). Every classifier-space metric (fd_classifier*, precision/recall/",
-            "density/coverage_classifier, the Inception-style score, modes_covered_share, class_kl) and every",
-            f"gate on them is unreliable; {EVALUATOR_OK}: false is recorded with them. Raise classifier.epochs",
-            "or classifier.max_steps, check the labels, or lower classifier.min_accuracy for a hard dataset.",
-            rule,
-        ])  # fmt: skip
+        return "\n".join(
+            [
+                rule,
+                f"WARNING: the evaluation classifier's test accuracy {self.accuracy:.4f} is below "
+                f"classifier.min_accuracy={self.min_accuracy:g}",
+                "(a constant guess of the most frequent class scores "
+                f"{self.baseline:.4f}). Every classifier-space metric (fd_classifier*, precision/recall/",
+                "density/coverage_classifier, the Inception-style score, modes_covered_share, class_kl) and every",
+                f"gate on them is unreliable; {EVALUATOR_OK}: false is recorded with them. Raise classifier.epochs",
+                "or classifier.max_steps, check the labels, or lower classifier.min_accuracy for a hard dataset.",
+                rule,
+            ]
+        )
 
 
 def judge_accuracy(accuracy: float, test_labels: np.ndarray, *, min_accuracy: float) -> AccuracyVerdict:

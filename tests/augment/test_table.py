@@ -82,8 +82,11 @@ def test_chunked_augmentation_concatenates_to_the_in_memory_table() -> None:
     frame = _table()
     whole, whole_counts = augment_table(frame, copies=2, seed=4, ops=OPS)
     counts = empty_counts(OPS)
-    parts = list(augment_chunks((frame.iloc[b : b + 5] for b in range(0, len(frame), 5)), copies=2, seed=4, ops=OPS,
-                                counts=counts))  # fmt: skip
+    parts = list(
+        augment_chunks(
+            (frame.iloc[b : b + 5] for b in range(0, len(frame), 5)), copies=2, seed=4, ops=OPS, counts=counts
+        )
+    )
     assert [len(p) for p in parts] == [15, 15, 15, 15, 12]
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
     assert counts == whole_counts

@@ -18,8 +18,9 @@ def _table(n: int = 50) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 6, 6, 3), dtype=np.uint8)
     site = pd.Series(["a", "b", "c", "d", "e"] * (n // 5), dtype="category")
-    return images_to_table(images, np.arange(n) % 4, [f"x{i}" for i in range(n)],
-                           extra={"site": site, "age": np.arange(n) * 2.5})  # fmt: skip
+    return images_to_table(
+        images, np.arange(n) % 4, [f"x{i}" for i in range(n)], extra={"site": site, "age": np.arange(n) * 2.5}
+    )
 
 
 def _chunks(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:

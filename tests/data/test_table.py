@@ -81,8 +81,10 @@ def test_a_stream_of_batches_builds_the_same_table_as_one_array() -> None:
     images, labels, ids, names = _inputs()
     whole = images_to_table(images, labels, ids, class_names=names, extra={"site": list("abababcdcd")})
     bounds = [(0, 3), (3, 8), (8, 10)]
-    batches = (ImageBatch(images[a:b], labels[a:b], ids[a:b], names[a:b], extra={"site": list("abababcdcd")[a:b]})
-               for a, b in bounds)  # fmt: skip
+    batches = (
+        ImageBatch(images[a:b], labels[a:b], ids[a:b], names[a:b], extra={"site": list("abababcdcd")[a:b]})
+        for a, b in bounds
+    )
     pd.testing.assert_frame_equal(table_from_batches(batches, total=10), whole)
 
 
@@ -108,7 +110,12 @@ def test_batches_of_different_shapes_are_refused() -> None:
 def test_decode_images_names_mixed_shapes() -> None:
     from genqc.errors import DataError
 
-    mixed = pd.concat([images_to_table(np.zeros((1, 4, 4, 1), np.uint8), [0], ["a"]),
-                       images_to_table(np.zeros((1, 5, 5, 1), np.uint8), [0], ["b"])], ignore_index=True)  # fmt: skip
+    mixed = pd.concat(
+        [
+            images_to_table(np.zeros((1, 4, 4, 1), np.uint8), [0], ["a"]),
+            images_to_table(np.zeros((1, 5, 5, 1), np.uint8), [0], ["b"]),
+        ],
+        ignore_index=True,
+    )
     with pytest.raises(DataError, match=r"images of different shapes in one table: .*\(row 1\); run genqc validate"):
         decode_images(mixed)

@@ -129,12 +129,19 @@ def test_uint8_storage_trains_exactly_like_its_float_conversion() -> None:
 def test_step_budget_stops_training_and_says_so() -> None:
     images, labels = _uint8_digits()
     training = ClassifierTraining(epochs=5, batch_size=64, lr=5e-3)
-    _, history = train_classifier(images[:640], labels[:640], config=TINY, training=training, seed=0,
-                                  budget=ClassifierBudget(max_steps=13))  # fmt: skip
+    _, history = train_classifier(
+        images[:640], labels[:640], config=TINY, training=training, seed=0, budget=ClassifierBudget(max_steps=13)
+    )
     assert [row["epoch"] for row in history] == [1, 2]  # 10 steps per epoch: the budget ends in the second
     assert (history[-1]["steps"], history[-1]["stopped_by"]) == (13, "max_steps")
-    _, full = train_classifier(images[:640], labels[:640], config=TINY, seed=0, budget=ClassifierBudget(max_steps=1000),
-                               training=ClassifierTraining(epochs=2, batch_size=64, lr=5e-3))  # fmt: skip
+    _, full = train_classifier(
+        images[:640],
+        labels[:640],
+        config=TINY,
+        seed=0,
+        budget=ClassifierBudget(max_steps=1000),
+        training=ClassifierTraining(epochs=2, batch_size=64, lr=5e-3),
+    )
     assert (full[-1]["steps"], full[-1]["stopped_by"]) == (20, "epochs")
 
 
@@ -143,12 +150,21 @@ def test_target_accuracy_stops_on_held_out_train_images() -> None:
     train, held = slice(0, 1200), slice(1200, 1500)
     budget = ClassifierBudget(target_accuracy=0.6, eval_every=5)
     training = ClassifierTraining(epochs=20, batch_size=32, lr=5e-3)
-    model, history = train_classifier(images[train], labels[train], config=TINY, training=training, seed=0,
-                                      val_images=images[held], val_labels=labels[held], budget=budget)  # fmt: skip
+    model, history = train_classifier(
+        images[train],
+        labels[train],
+        config=TINY,
+        training=training,
+        seed=0,
+        val_images=images[held],
+        val_labels=labels[held],
+        budget=budget,
+    )
     last = history[-1]
     assert last["stopped_by"] == "target_accuracy" and last["steps"] < 20 * 38
     assert last["val_accuracy"] >= 0.6 == budget.target_accuracy
     assert last["val_accuracy"] == evaluate_accuracy(model, images[held], labels[held])
     with pytest.raises(ValueError, match="held-out validation images from the training split"):
-        train_classifier(images[train], labels[train], config=TINY, training=ClassifierTraining(epochs=1), seed=0,
-                         budget=budget)  # fmt: skip
+        train_classifier(
+            images[train], labels[train], config=TINY, training=ClassifierTraining(epochs=1), seed=0, budget=budget
+        )

@@ -104,8 +104,15 @@ def test_a_classifier_no_better_than_guessing_exits_1(tiny_workdir: Path, tiny_p
 
 def test_target_accuracy_holds_out_part_of_train_never_test(tiny_workdir: Path, tiny_params, capsys) -> None:
     write_validated_tables(tiny_workdir)
-    small = {**tiny_params["classifier"], "epochs": 30, "width": 8, "batch_size": 32, "target_accuracy": 0.5,
-             "val_fraction": 0.25, "eval_every": 5}  # fmt: skip
+    small = {
+        **tiny_params["classifier"],
+        "epochs": 30,
+        "width": 8,
+        "batch_size": 32,
+        "target_accuracy": 0.5,
+        "val_fraction": 0.25,
+        "eval_every": 5,
+    }
     write_params(tiny_workdir, {**tiny_params, "classifier": small})
     assert genqc(["classifier"]) == 0
     metrics = json.loads((tiny_workdir / "data/classifier/metrics.json").read_text())
