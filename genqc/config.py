@@ -530,7 +530,9 @@ def parse_params(data: Any, source: str = "params") -> Params:
 
 
 #: the top-level keys of params.yaml; a stage needs a file that names every one (tasks/common.py)
-SECTIONS = tuple(field.alias or name for name, field in Params.model_fields.items())
+#: top-level keys a params file may leave out: they tune speed, never results (threads: the cores available)
+OPTIONAL_KEYS = ("threads",)
+SECTIONS = tuple(field.alias or name for name, field in Params.model_fields.items() if name not in OPTIONAL_KEYS)
 
 
 def _duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
