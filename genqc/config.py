@@ -358,12 +358,16 @@ class EvaluateParams(Section):
     ci_level: float = Field(0.95, gt=0, lt=1)
     kid_subsets: int = Field(100, ge=1)  # KID's seeded subsets (the convention: 100 x min(1000, n))
     kid_subset_size: int = Field(1000, ge=2)  # capped at the smaller set's size
+    kid_bootstrap_subsets: int = Field(10, ge=1)  # KID's subsets inside each bootstrap resample (cost bound)
     k_prc: int = Field(3, ge=1)  # neighbours for precision/recall (Kynkaanniemi et al.)
     k_dc: int = Field(5, ge=1)  # neighbours for density/coverage (Naeem et al.)
     batch_size: int = Field(256, ge=1)  # images per extractor forward pass; never changes the features
     device: Device = "auto"
     inception_weights: str | None = None  # path to pt_inception-2015-12-05 weights; required for 'inception'
     max_train: int = Field(10000, ge=1)  # train images (seeded subset) for memorisation and the train/test floor
+    max_test: int = Field(2000, ge=2)  # test images (seeded subset): the real reference of every distance
+    # spaces that also get FD extrapolated to infinitely many samples (needs n/2 well above the dimension)
+    fd_inf: list[Literal["classifier", "effnet_lite0", "inception"]] = ["classifier"]
     nearest: int = Field(16, ge=0, le=10000)  # closest sample/train pairs kept for the report
     classifier: bool = True  # false: skip the classifier's IS, class balance and memorisation (no checkpoint needed)
 
@@ -450,7 +454,7 @@ class Params(Section):
     def _gates_name_metrics(self) -> Params:
         """A gate must name a key evaluate produces here: refused at load, not after training and sampling."""
         scope = {"extractors": self.evaluate.extractors, "classifier": self.evaluate.classifier,
-                 "families": self.train.models}  # fmt: skip
+                 "families": self.train.models, "fd_inf": self.evaluate.fd_inf}  # fmt: skip
         unknown = [f"gates.{kind}.{key}" for kind, limits in (("max", self.gates.max), ("min", self.gates.min))
                    for key in limits if not is_metric_key(key, **scope)]  # fmt: skip
         if unknown:
