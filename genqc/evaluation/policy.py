@@ -120,7 +120,7 @@ def check_settings(
                                ("k_dc", k_dc, 1)):  # fmt: skip
         if value < least:
             raise EvaluationSettingsError(f"{name}={value}: must be >= {least}")
-    sizes = {"samples": n_samples, "test images": n_test, **({"floor train images": n_floor} if n_floor else {})}
+    sizes = {"samples": n_samples, "real (test) images": n_test, **({"floor train images": n_floor} if n_floor else {})}
     if "prdc" in metrics:
         k = max(k_prc, k_dc)
         small = {role: n for role, n in sizes.items() if n <= k}

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from genqc.data.bounded import open_regular
 from genqc.data.convert import array_to_uint8, to_channels
-from genqc.data.sources import IMAGE_SUFFIXES, _open_image, _safe_files
-from genqc.errors import ConfigError
+from genqc.data.sources import IMAGE_SUFFIXES, _decode, _walk
+from genqc.errors import ConfigError, DataError
 
 
 @dataclass
@@ -64,25 +64,28 @@ def load_image_set(path: str | Path, *, role: str = "images") -> ImageSet:
 
 
 def _load_folder(root: Path) -> ImageSet:
-    files, rejected = _safe_files(root)
+    # ingest's own walker and decoder (genqc.data.sources): links out of the folder, special files, bombs,
+    # multi-frame and undecodable files are rejected with the same reasons
+    files, rejected, _hidden = _walk(root)
     images = []
     for file in files:
         relative = str(file.relative_to(root))
         if file.suffix.lower() not in IMAGE_SUFFIXES:
             rejected.append((relative, f"unsupported file type {file.suffix or '(none)'}"))
             continue
+        if file.stat().st_size == 0:
+            rejected.append((relative, "empty file"))
+            continue
         try:
-            pixels, _, _ = _open_image(file)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            rejected.append((relative, f"decompression bomb: {exc}"))
+            with open_regular(file) as handle:
+                decoded = _decode(handle)
+        except (OSError, DataError, ValueError) as exc:
+            rejected.append((relative, f"not read: {exc}"))
             continue
-        except UnidentifiedImageError:
-            rejected.append((relative, "empty file" if file.stat().st_size == 0 else "not a readable image"))
+        if isinstance(decoded, str):
+            rejected.append((relative, decoded))
             continue
-        except (OSError, ValueError, SyntaxError) as exc:
-            rejected.append((relative, f"decode failed: {exc}"))
-            continue
-        images.append(pixels)
+        images.append(decoded[0])
     return ImageSet(_uniform(images) if images else [], f"folder:{root}", rejected)
 
 
