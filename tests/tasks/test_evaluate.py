@@ -167,6 +167,35 @@ def test_genqc_metrics_gives_the_stage_numbers_for_the_same_images(tmp_path: Pat
     cli = json.loads((tmp_path / "cli.json").read_text())
     stems = ("fd", "kid", "precision", "recall", "density", "coverage", "is")
     assert {key.split("_classifier")[0] for key in cli} == set(stems)
-    # value, interval and se for each; KID and IS also their std
-    assert len(cli) == 4 + 5 + 4 * 4 + 5 and all(f"{stem}_classifier_ci_low" in cli for stem in stems)
+    # value, interval and se for each; KID and IS also their std; FD also FD∞ (with its interval) and the rank flag
+    assert len(cli) == 4 + 4 + 1 + 5 + 4 * 4 + 5 and all(f"{stem}_classifier_ci_low" in cli for stem in stems)
+    assert "fd_classifier_inf_ci_high" in cli and cli["fd_classifier_rank_deficient"] is False
     assert cli == {key: stage[key] for key in cli}  # every number, intervals included, exactly the stage's
+
+
+def test_every_broken_generator_fails_a_default_gate_and_held_out_images_pass(digits: dict) -> None:
+    # bench/gates.py's generators on digits (16x16, a classifier trained for seconds), judged by params.yaml's
+    # default gates exactly as the stage judges them
+    from bench.gates import broken_generators
+    from genqc.config import parse_params
+    from genqc.evaluation import EvalSet, evaluate
+    from genqc.features import build_extractor
+    from genqc.gates import evaluate_gates
+
+    params = parse_params(real_params())
+    train, test, held = (EvalSet.from_table(digits[name]) for name in ("train", "test", "held"))
+    net = build_extractor("classifier", checkpoint=digits["classifier"])
+    n = len(held)
+    sets = broken_generators(train.pixels, test.pixels, held.pixels, held.labels, n=n, seed=0)
+    sets["held_out"] = held.pixels  # every held-out image once (the bench draws sample.n of its 1,000)
+    failed = {}
+    for name, images in sets.items():
+        result = evaluate(EvalSet.from_images(images), test, train=train, extractors=[net], classifier=net, seed=0,
+                          bootstrap=10, kid_subsets=10, kid_subset_size=100, device="cpu",
+                          feature_cache=digits["cache"])  # fmt: skip
+        verdicts = evaluate_gates(result.metrics, maxima=params.gates.max, minima=params.gates.min)
+        failed[name] = {r.name for r in verdicts if not r.passed}
+    assert failed.pop("held_out") == set()
+    assert all(failed.values()), failed
+    assert {"max_memorization_shifted_near_copy_share"} <= failed["shifted_copies"]
+    assert {"max_exact_copy_share", "max_memorization_shifted_near_copy_share"} <= failed["train_copies"]
