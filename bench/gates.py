@@ -106,10 +106,23 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if not _DROP.search(k) and not isinstance(v, str)}
 
 
-def run(params_path: str = "params.yaml", models: dict[str, str] | None = None) -> dict[str, Any]:
-    """Score every baseline, or (``models``: name -> samples.parquet) only those trained models' samples."""
+def run(
+    params_path: str = "params.yaml",
+    models: dict[str, str] | None = None,
+    *,
+    extractors_override: list[str] | None = None,
+    bootstrap_override: int | None = None,
+) -> dict[str, Any]:
+    """Score every baseline, or (``models``: name -> samples.parquet) only those trained models' samples.
+
+    ``extractors_override`` / ``bootstrap_override`` replace the params' (recorded in the result):
+    the default gates judge point values, so intervals do not change a verdict.
+    """
     params = load_params(params_path)
     cfg = params.evaluate
+    if extractors_override or bootstrap_override is not None:
+        update = {"extractors": extractors_override, "bootstrap": bootstrap_override}
+        cfg = cfg.model_copy(update={k: v for k, v in update.items() if v is not None})
     train, test, held = _real_sets(params.seed)
     classifier = build_extractor("classifier", checkpoint=CLASSIFIER_CHECKPOINT)
     extractors = [classifier if name == "classifier" else build_extractor(name) for name in cfg.extractors]
@@ -216,16 +229,23 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=SAMPLES.parquet",
                         help="score a trained model's samples into bench/results/gates_models.json")  # fmt: skip
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--extractors", help="comma-separated extractors instead of evaluate.extractors")
+    parser.add_argument("--bootstrap", type=int, help="resamples instead of evaluate.bootstrap (0: no intervals)")
     args = parser.parse_args()
+    overrides = {"extractors_override": args.extractors.split(",") if args.extractors else None,
+                 "bootstrap_override": args.bootstrap}  # fmt: skip
     if args.model:
-        scored = run(args.params, models=dict(item.split("=", 1) for item in args.model))
+        scored = run(args.params, models=dict(item.split("=", 1) for item in args.model), **overrides)
+        earlier = RESULTS / "gates_models.json"
+        if earlier.is_file():  # models scored by earlier calls stay; a model scored again is replaced
+            scored["baselines"] = {**json.loads(earlier.read_text())["figures"]["baselines"], **scored["baselines"]}
         print(f"-> {write_result('gates_models', scored)}")
         if not (RESULTS / "gates.json").is_file():
             return  # the baselines' run merges these rows when it ends
     if args.judge or args.model:
         figures = json.loads((RESULTS / "gates.json").read_text())["figures"]
     else:
-        figures = run(args.params)
+        figures = run(args.params, **overrides)
     figures = judge(_with_models(figures), args.params)
     print(f"-> {write_result('gates', figures)} ({machine_info()['cpus']} cpus)")
     write_table(figures)
