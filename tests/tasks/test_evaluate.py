@@ -197,5 +197,9 @@ def test_every_broken_generator_fails_a_default_gate_and_held_out_images_pass(di
         failed[name] = {r.name for r in verdicts if not r.passed}
     assert failed.pop("held_out") == set()
     assert all(failed.values()), failed
+    assert "min_recall_classifier" in failed["blur"]  # blurred digits cover almost none of the real manifold
+    for collapsed in ("collapse_2", "one_class"):
+        assert {"min_modes_covered_share", "max_class_kl"} <= failed[collapsed]
+    assert {"max_fd_classifier_ratio", "min_precision_classifier"} <= failed["noise"]
     assert {"max_memorization_shifted_near_copy_share"} <= failed["shifted_copies"]
     assert {"max_exact_copy_share", "max_memorization_shifted_near_copy_share"} <= failed["train_copies"]
