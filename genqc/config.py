@@ -82,8 +82,9 @@ class DerivedSection(Section):
         return source(**{name: getattr(self, name) for name in names if name in type(self).model_fields}, **extra)
 
 
-def derive_section(name: str, doc: str, *sources: type, exclude: Collection[str] = (),
-                   base: type[DerivedSection] = DerivedSection) -> type[DerivedSection]:  # fmt: skip
+def derive_section(
+    name: str, doc: str, *sources: type, exclude: Collection[str] = (), base: type[DerivedSection] = DerivedSection
+) -> type[DerivedSection]:
     """A params section with the fields of the ``sources`` dataclasses (minus ``exclude``) after ``base``'s own."""
     fields: dict[str, Any] = {}
     for source in sources:
@@ -176,8 +177,10 @@ class ValidateSeverities(Section):
     @classmethod
     def _renamed(cls, value: Any) -> Any:
         if isinstance(value, dict) and "class_kl" in value:
-            raise ValueError("class_kl was renamed label_kl (evaluate's metrics.json owns class_kl); "
-                             "write validate.severity.label_kl instead")  # fmt: skip
+            raise ValueError(
+                "class_kl was renamed label_kl (evaluate's metrics.json owns class_kl); "
+                "write validate.severity.label_kl instead"
+            )
         return value
 
 
@@ -219,8 +222,10 @@ class ValidateParams(Section):
     def _consistent(self) -> ValidateParams:
         unknown = sorted(set(self.attribute_weights) - set(self.attributes))
         if unknown:
-            raise ValueError(f"attribute_weights names {unknown}, which are not in validate.attributes "
-                             f"{self.attributes}; add them there or remove their weights")  # fmt: skip
+            raise ValueError(
+                f"attribute_weights names {unknown}, which are not in validate.attributes "
+                f"{self.attributes}; add them there or remove their weights"
+            )
         if len(set(self.attributes)) != len(self.attributes):
             raise ValueError(f"attributes lists a column twice: {self.attributes}")
         if (
@@ -228,11 +233,14 @@ class ValidateParams(Section):
             and self.expected_labels is not None
             and set(self.class_weights) != set(self.expected_labels)
         ):
-            raise ValueError(f"class_weights keys {sorted(self.class_weights)} differ from expected_labels "
-                             f"{sorted(self.expected_labels)}; give the same labels in both or drop one")  # fmt: skip
+            raise ValueError(
+                f"class_weights keys {sorted(self.class_weights)} differ from expected_labels "
+                f"{sorted(self.expected_labels)}; give the same labels in both or drop one"
+            )
         if self.blank_max_mean >= self.saturated_min_mean:
-            raise ValueError(f"blank_max_mean={self.blank_max_mean} must be below "
-                             f"saturated_min_mean={self.saturated_min_mean}")  # fmt: skip
+            raise ValueError(
+                f"blank_max_mean={self.blank_max_mean} must be below saturated_min_mean={self.saturated_min_mean}"
+            )
         return self
 
 
@@ -270,9 +278,14 @@ class _ClassifierBase(DerivedSection):
 
 
 ClassifierParams = derive_section(
-    "ClassifierParams", "classifier: the fields of ClassifierConfig (minus shape fields) and ClassifierTraining.",
-    ClassifierConfig, ClassifierTraining, ClassifierBudget, exclude=SHAPE_FIELDS, base=_ClassifierBase,
-)  # fmt: skip
+    "ClassifierParams",
+    "classifier: the fields of ClassifierConfig (minus shape fields) and ClassifierTraining.",
+    ClassifierConfig,
+    ClassifierTraining,
+    ClassifierBudget,
+    exclude=SHAPE_FIELDS,
+    base=_ClassifierBase,
+)
 
 
 # --------------------------------------------------------------------------- train
@@ -306,20 +319,25 @@ class _TrainBase(DerivedSection):
     @model_validator(mode="after")
     def _primary_is_trained(self) -> _TrainBase:
         if self.model not in self.models:
-            raise ValueError(f"train.model={self.model!r} is not in train.models={self.models}; "
-                             "add it to train.models (the families dvc.yaml trains) or pick one of them")  # fmt: skip
+            raise ValueError(
+                f"train.model={self.model!r} is not in train.models={self.models}; "
+                "add it to train.models (the families dvc.yaml trains) or pick one of them"
+            )
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"train.models={self.models} lists a family twice; list each once")
         return self
 
 
-_TrainWithLoop = derive_section("_TrainWithLoop", "train: pipeline keys and TrainConfig's.", TrainConfig,
-                                exclude=("seed",), base=_TrainBase)  # fmt: skip
+_TrainWithLoop = derive_section(
+    "_TrainWithLoop", "train: pipeline keys and TrainConfig's.", TrainConfig, exclude=("seed",), base=_TrainBase
+)
 TrainParams = create_model(
-    "TrainParams", __base__=_TrainWithLoop, __module__=__name__,
+    "TrainParams",
+    __base__=_TrainWithLoop,
+    __module__=__name__,
     __doc__="train: the pipeline's keys, TrainConfig's (seed is the top-level key) and one section per family.",
     **{family: (section, section()) for family, section in FAMILY_PARAMS.items()},
-)  # fmt: skip
+)
 
 
 # --------------------------------------------------------------------------- sample
@@ -336,8 +354,10 @@ class SampleFilter(Section):
     @model_validator(mode="after")
     def _threshold_in_range(self) -> SampleFilter:
         if self.kind == "confidence" and self.threshold > 1:
-            raise ValueError(f"sample.filter.threshold={self.threshold} is a probability for kind 'confidence'; "
-                             "use a value in [0, 1]")  # fmt: skip
+            raise ValueError(
+                f"sample.filter.threshold={self.threshold} is a probability for kind 'confidence'; "
+                "use a value in [0, 1]"
+            )
         return self
 
 
@@ -355,9 +375,11 @@ class SampleParams(Section):
     def _weights_match(self) -> SampleParams:
         if self.weights:
             if len(self.weights) != 1 + len(self.ensemble):
-                raise ValueError(f"sample.weights has {len(self.weights)} entries but there are "
-                                 f"{1 + len(self.ensemble)} models (train.model + {len(self.ensemble)} in "
-                                 "sample.ensemble); give one weight each or [] for equal shares")  # fmt: skip
+                raise ValueError(
+                    f"sample.weights has {len(self.weights)} entries but there are "
+                    f"{1 + len(self.ensemble)} models (train.model + {len(self.ensemble)} in "
+                    "sample.ensemble); give one weight each or [] for equal shares"
+                )
             if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
                 raise ValueError(f"sample.weights={self.weights} must be non-negative with a positive sum")
         return self
@@ -366,18 +388,23 @@ class SampleParams(Section):
 # --------------------------------------------------------------------------- evaluate
 class EvaluateParams(Section):
     # feature spaces every distance is computed in; each metric key ends with the extractor's name
-    extractors: list[Literal["classifier", "effnet_lite0", "inception"]] = Field(["classifier", "effnet_lite0"],
-                                                                                 min_length=1)  # fmt: skip
+    extractors: list[Literal["classifier", "effnet_lite0", "inception"]] = Field(
+        ["classifier", "effnet_lite0"], min_length=1
+    )
     bootstrap: int = Field(100, ge=0, le=100000)  # resamples per interval; 0 disables intervals
     ci_level: float = Field(0.95, gt=0, lt=1)
     kid_subsets: int = Field(100, ge=1)  # KID's seeded subsets (the convention: 100 x min(1000, n))
     kid_subset_size: int = Field(1000, ge=2)  # capped at the smaller set's size
+    kid_bootstrap_subsets: int = Field(10, ge=1)  # KID's subsets inside each bootstrap resample (cost bound)
     k_prc: int = Field(3, ge=1)  # neighbours for precision/recall (Kynkaanniemi et al.)
     k_dc: int = Field(5, ge=1)  # neighbours for density/coverage (Naeem et al.)
     batch_size: int = Field(256, ge=1)  # images per extractor forward pass; never changes the features
     device: Device = "auto"
     inception_weights: str | None = None  # path to pt_inception-2015-12-05 weights; required for 'inception'
     max_train: int = Field(10000, ge=1)  # train images (seeded subset) for memorisation and the train/test floor
+    max_test: int = Field(2000, ge=2)  # test images (seeded subset): the real reference of every distance
+    # spaces that also get FD extrapolated to infinitely many samples (needs n/2 well above the dimension)
+    fd_inf: list[Literal["classifier", "effnet_lite0", "inception"]] = ["classifier"]
     nearest: int = Field(16, ge=0, le=10000)  # closest sample/train pairs kept for the report
     classifier: bool = True  # false: skip the classifier's IS, class balance and memorisation (no checkpoint needed)
 
@@ -390,18 +417,21 @@ class GatesParams(Section):
     # true: judge the interval's pessimistic end (ci_high for max, ci_low for min) so that a pass is certain
     # at ci_level; false: judge the point estimate
     conservative: bool = False
-    # defaults: decent mnist5k models pass with margin, broken ones (noise, collapse, copies) fail; see README
+    # defaults: measured by bench/gates.py on mnist5k (margins in docs/metrics.md): held-out real images and the
+    # default DCGAN/VAE pass; blur, collapse, one class, noise, copies and shifted copies each fail one or more
     max: dict[str, float] = {
-        "fd_classifier_ratio": 250.0,  # sanity floor measured on mnist5k (params.yaml says how); noise >> 250
-        "class_kl": 0.3,  # KL(generated classes || train classes), nats: mode collapse and class bias
+        "fd_classifier_ratio": 250.0,  # FD over its floor; noise ~13,000, 2-image collapse 310, default VAE 80
+        "class_kl": 0.3,  # KL(train classes || generated classes), nats: mode collapse and class bias
         "memorization_near_copy_share": 0.05,  # closer to a train image than half its nearest train neighbour
+        "memorization_shifted_near_copy_share": 0.05,  # the same in pixel space over small shifts: moved copies
         "exact_copy_share": 0.0,  # pixel-identical copies of training images
     }
     min: dict[str, float] = {
         "precision_classifier": 0.3,  # noise and garbage land outside the real manifold
-        "recall_classifier": 0.1,
+        "recall_classifier": 0.25,  # blurred real images 0.003, default VAE 0.43
         "coverage_classifier": 0.15,  # collapse to one of K classes covers ~1/K of real neighbourhoods
         "modes_covered_share": 0.9,  # share of classes the classifier finds among the samples
+        "memorization_ct": -3.0,  # C_T z-score: held-out real images ~0, training copies < -8
     }
 
     @field_validator("max", "min")
@@ -464,10 +494,18 @@ class Params(Section):
     @model_validator(mode="after")
     def _gates_name_metrics(self) -> Params:
         """A gate must name a key evaluate produces here: refused at load, not after training and sampling."""
-        scope = {"extractors": self.evaluate.extractors, "classifier": self.evaluate.classifier,
-                 "families": self.train.models}  # fmt: skip
-        unknown = [f"gates.{kind}.{key}" for kind, limits in (("max", self.gates.max), ("min", self.gates.min))
-                   for key in limits if not is_metric_key(key, **scope)]  # fmt: skip
+        scope = {
+            "extractors": self.evaluate.extractors,
+            "classifier": self.evaluate.classifier,
+            "families": self.train.models,
+            "fd_inf": self.evaluate.fd_inf,
+        }
+        unknown = [
+            f"gates.{kind}.{key}"
+            for kind, limits in (("max", self.gates.max), ("min", self.gates.min))
+            for key in limits
+            if not is_metric_key(key, **scope)
+        ]
         if unknown:
             raise ValueError(
                 f"{', '.join(unknown)}: no such metric for evaluate.extractors={list(self.evaluate.extractors)}, "
@@ -493,8 +531,10 @@ def _allowed_keys(model: type[BaseModel], path: tuple) -> list[str]:
 
 
 #: keys an older params.yaml had, and where they live now (the unknown-key message says so)
-MOVED_KEYS = {f"train.{key}": f"train.<family>.{key} (each family has its own optimiser)"
-              for key in ("lr", "betas", "weight_decay")}  # fmt: skip
+MOVED_KEYS = {
+    f"train.{key}": f"train.<family>.{key} (each family has its own optimiser)"
+    for key in ("lr", "betas", "weight_decay")
+}
 
 
 def _problem(error: Any, source: str) -> str:
@@ -565,8 +605,9 @@ def read_params_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if duplicates:
-        raise ConfigError(f"{path}: duplicate key {', '.join(duplicates)}; YAML would keep only the last, "
-                          "so give each key once")  # fmt: skip
+        raise ConfigError(
+            f"{path}: duplicate key {', '.join(duplicates)}; YAML would keep only the last, so give each key once"
+        )
     return data
 
 
@@ -581,11 +622,15 @@ def load_params(path: str | Path = "params.yaml", *, required: Collection[str] =
         raise ConfigError(f"params file {path} not found; run from the repository root or pass --params FILE")
     data = read_params_yaml(path)
     if data is None:
-        raise ConfigError(f"{path} is empty; it needs the sections {', '.join(required or SECTIONS)} "
-                          "(copy the repository's params.yaml)")  # fmt: skip
+        raise ConfigError(
+            f"{path} is empty; it needs the sections {', '.join(required or SECTIONS)} "
+            "(copy the repository's params.yaml)"
+        )
     if isinstance(data, dict):
         missing = [name for name in required if name not in data]
         if missing:
-            raise ConfigError(f"{path}: missing section(s) {', '.join(missing)}; every stage needs all of "
-                              f"{', '.join(required)} (copy them from the repository's params.yaml)")  # fmt: skip
+            raise ConfigError(
+                f"{path}: missing section(s) {', '.join(missing)}; every stage needs all of "
+                f"{', '.join(required)} (copy them from the repository's params.yaml)"
+            )
     return parse_params(data, str(path))

@@ -73,8 +73,12 @@ def gateable_keys(metrics: Mapping[str, Any]) -> list[str]:
 def check_gate_keys(metrics: Mapping[str, Any], maxima: Mapping[str, float], minima: Mapping[str, float]) -> None:
     """ConfigError naming every gated key that is not a metric, and the keys that are."""
     valid = gateable_keys(metrics)
-    unknown = [f"gates.{kind}.{key}" for kind, limits in (("max", maxima), ("min", minima))
-               for key in limits if key not in valid]  # fmt: skip
+    unknown = [
+        f"gates.{kind}.{key}"
+        for kind, limits in (("max", maxima), ("min", minima))
+        for key in limits
+        if key not in valid
+    ]
     if unknown:
         raise ConfigError(
             f"{', '.join(unknown)}: no such metric in this run's metrics.json; fix the key in params.yaml "

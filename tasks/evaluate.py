@@ -15,6 +15,7 @@ from typing import Any
 from genqc.config import EvaluateParams, Params
 from genqc.data.table import read_table
 from genqc.errors import ConfigError, GateFailure
+from genqc.evaluation.errors import EvaluationSettingsError
 from genqc.evaluation.evaluator import evaluate
 from genqc.evaluation.inputs import EvalSet
 from genqc.evaluation.keys import FLOOR, QUALIFIERS, RECONSTRUCTING_FAMILIES
@@ -71,7 +72,11 @@ def _sample_summary(family: str) -> dict[str, Any]:
 
 
 def run(params: Params, family: str, device: Any) -> EvaluationResult:
-    """Read the stage's inputs and evaluate; sizes too small for the settings are config errors naming the keys."""
+    """Read the stage's inputs and evaluate; sizes too small for the settings are config errors naming the keys.
+
+    A metric that gives no finite number for these images is a data failure (exit 1), raised
+    by the library as MetricFailure naming the metric.
+    """
     cfg = params.evaluate
     extractors = {
         name: _extractor(name, cfg)
@@ -94,9 +99,12 @@ def run(params: Params, family: str, device: Any) -> EvaluationResult:
             ci_level=cfg.ci_level,
             kid_subsets=cfg.kid_subsets,
             kid_subset_size=cfg.kid_subset_size,
+            kid_bootstrap_subsets=cfg.kid_bootstrap_subsets,
             k_prc=cfg.k_prc,
             k_dc=cfg.k_dc,
             max_train=cfg.max_train,
+            max_test=cfg.max_test,
+            fd_inf=cfg.fd_inf,
             nearest=cfg.nearest,
             batch_size=cfg.batch_size,
             device=device,
@@ -105,18 +113,22 @@ def run(params: Params, family: str, device: Any) -> EvaluationResult:
             reconstruction_batch_size=cfg.batch_size,
             sampling=_sample_summary(family),
         )
-    except ValueError as exc:  # too few samples for k, for instance: the user fixes sizes in params.yaml
-        if isinstance(exc, ConfigError):
-            raise
+    except EvaluationSettingsError as exc:  # too few samples for k, for instance: fixed in params.yaml
         raise ConfigError(
-            f"{exc} (evaluate.k_prc={cfg.k_prc}, evaluate.k_dc={cfg.k_dc}, sample.n={params.sample.n})"
+            f"{exc} (evaluate.k_prc={cfg.k_prc}, evaluate.k_dc={cfg.k_dc}, evaluate.max_test={cfg.max_test}, "
+            f"sample.n={params.sample.n}, evaluate.fd_inf={list(cfg.fd_inf)})"
         ) from None
 
 
 def _print_metrics(metrics: dict[str, Any], level: float, n_boot: int) -> None:
     rows = []
     for key, value in metrics.items():
-        if key.endswith(QUALIFIERS) or key.startswith("gate") or not isinstance(value, int | float):
+        if (
+            key.endswith(QUALIFIERS)
+            or key.startswith("gate")
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+        ):
             continue
         shown = format_value(value, metrics.get(key + "_ci_low"), metrics.get(key + "_ci_high"))
         rows.append((key, shown, format_number(metrics.get(key + FLOOR)) if key + FLOOR in metrics else ""))
@@ -151,6 +163,8 @@ def main(args: argparse.Namespace) -> int:
         f"{result.floor_size} train images), extractors {', '.join(cfg.extractors)}, on {device}"
     )
     _print_metrics(metrics, cfg.ci_level, cfg.bootstrap)
+    for note in result.notes:
+        print(f"NOTE: {note} (sample.n, evaluate.max_test)")
     print()
     print_table(gate_rows(results), ("gate", "value [interval]", "limit", "verdict"))
     print(f"-> {metrics_path(family)}")

@@ -12,20 +12,36 @@ from genqc.gates import evaluate_gates, gate_rows, gateable_keys, verdicts
 
 METRICS = {
     "model": "dcgan",
-    "fd_classifier": 12.0, "fd_classifier_ci_low": 10.0, "fd_classifier_ci_high": 15.0, "fd_classifier_se": 1.2,
-    "precision_classifier": 0.62, "precision_classifier_ci_low": 0.55, "precision_classifier_ci_high": 0.7,
-    "class_kl": 0.02, "modes_missing": "", "fd_classifier_floor": 3.0,
-}  # fmt: skip
+    "fd_classifier": 12.0,
+    "fd_classifier_ci_low": 10.0,
+    "fd_classifier_ci_high": 15.0,
+    "fd_classifier_se": 1.2,
+    "precision_classifier": 0.62,
+    "precision_classifier_ci_low": 0.55,
+    "precision_classifier_ci_high": 0.7,
+    "class_kl": 0.02,
+    "modes_missing": "",
+    "fd_classifier_floor": 3.0,
+}
 
 
 def test_max_and_min_gates_pass_and_fail_on_the_point_value() -> None:
-    results = evaluate_gates(METRICS, maxima={"fd_classifier": 14.0, "class_kl": 0.01},
-                             minima={"precision_classifier": 0.6})  # fmt: skip
+    results = evaluate_gates(
+        METRICS, maxima={"fd_classifier": 14.0, "class_kl": 0.01}, minima={"precision_classifier": 0.6}
+    )
     assert [(r.name, r.passed) for r in results] == [
-        ("max_fd_classifier", True), ("max_class_kl", False), ("min_precision_classifier", True)]  # fmt: skip
+        ("max_fd_classifier", True),
+        ("max_class_kl", False),
+        ("min_precision_classifier", True),
+    ]
     out = verdicts(results)
-    assert out == {"gate_max_fd_classifier": True, "gate_max_class_kl": False, "gate_min_precision_classifier": True,
-                   "gates_passed": False, "gates_failed": 1}  # fmt: skip
+    assert out == {
+        "gate_max_fd_classifier": True,
+        "gate_max_class_kl": False,
+        "gate_min_precision_classifier": True,
+        "gates_passed": False,
+        "gates_failed": 1,
+    }
 
 
 def test_a_value_exactly_at_the_limit_passes() -> None:
@@ -35,8 +51,9 @@ def test_a_value_exactly_at_the_limit_passes() -> None:
 
 def test_conservative_gates_judge_the_pessimistic_end_of_the_interval() -> None:
     lenient = evaluate_gates(METRICS, maxima={"fd_classifier": 14.0}, minima={"precision_classifier": 0.6})
-    strict = evaluate_gates(METRICS, maxima={"fd_classifier": 14.0}, minima={"precision_classifier": 0.6},
-                            conservative=True)  # fmt: skip
+    strict = evaluate_gates(
+        METRICS, maxima={"fd_classifier": 14.0}, minima={"precision_classifier": 0.6}, conservative=True
+    )
     assert [r.passed for r in lenient] == [True, True]
     assert [r.passed for r in strict] == [False, False]
     assert [r.judged for r in strict] == [15.0, 0.55]

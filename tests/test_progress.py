@@ -89,8 +89,15 @@ def test_a_stage_without_a_terminal_prints_progress_lines(tmp_path: Path, tiny_p
     table.to_parquet(tmp_path / "data/validate/train.parquet", index=False)
     write_params(tmp_path, {**tiny_params, "augment": {**tiny_params["augment"], "copies": 2, "batch_size": 8}})
     env = dict(os.environ, PYTHONPATH=str(REPO), GENQC_PROGRESS_DELAY="0")
-    result = subprocess.run([sys.executable, "-m", "genqc.cli", "augment"], cwd=tmp_path, capture_output=True,
-                            text=True, env=env, timeout=600)  # fmt: skip  # stdin/stderr are pipes: no TTY
+    # stdin/stderr are pipes: no TTY
+    result = subprocess.run(
+        [sys.executable, "-m", "genqc.cli", "augment"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("augment:")]
     assert lines[-1].startswith("augment: 100% (80/80 img)") and len(lines) == 10  # 5 chunks x 2 copies

@@ -7,8 +7,10 @@ stage's own code (:func:`genqc.evaluation.evaluate` and its KID subset, IS split
 and PRDC rules), so for the same images, extractor, seed and bootstrap count
 the numbers equal the stage's. There is no train split here, so no floors and
 no copy checks. Prints every metric with its bootstrap interval; ``--json FILE``
-writes the same flat keys as ``reports/metrics.json``. Any problem with the
-inputs exits 2 naming it.
+writes the same flat keys as ``reports/metrics.json``. A missing, unreadable or
+mis-shaped input, or sets too small for the settings, exit 2 naming it; features
+that are not real finite numbers, or a metric that gives no finite number, exit 1
+(the data failed) naming the metric.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from genqc.errors import ConfigError
+from genqc.errors import ConfigError, DataError
+from genqc.evaluation.errors import EvaluationSettingsError, metric_failures
 from genqc.evaluation.evaluator import evaluate
 from genqc.evaluation.inputs import EvalSet
-from genqc.evaluation.keys import COUNT_KEYS
-from genqc.evaluation.policy import distance_metrics
+from genqc.evaluation.keys import COUNT_KEYS, RANK_DEFICIENT
+from genqc.evaluation.policy import check_settings, distance_metrics, rank_note
 from genqc.features import available, build_extractor
 from genqc.features.inputs import ImageSet, load_image_set
 from genqc.io import print_table, write_json
@@ -43,27 +46,27 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size={args.batch_size}: must be >= 1")
     metrics = _metric_names(args.metrics, FEATURE_METRICS if features_mode else IMAGE_METRICS, features_mode)
     try:
-        results = _features_metrics(args, metrics) if features_mode else _image_metrics(args, metrics)
-    except ValueError as exc:  # sizes too small for k, bad widths, NaN features: all fixable by the user
-        if isinstance(exc, ConfigError):
-            raise
+        results, notes = _features_metrics(args, metrics) if features_mode else _image_metrics(args, metrics)
+    except EvaluationSettingsError as exc:  # sizes too small for k: fixable by the user
         raise ConfigError(str(exc)) from None
 
     rows = []
     for key, value in results.items():
-        if key.endswith((CI_LOW, CI_HIGH, CI_SE)):
+        if key.endswith((CI_LOW, CI_HIGH, CI_SE)) or isinstance(value, bool):
             continue
         interval = f"[{results[key + CI_LOW]:.6g}, {results[key + CI_HIGH]:.6g}]" if key + CI_LOW in results else ""
         rows.append((key, f"{value:.6g}", interval))
     level = f"{CI_LEVEL:.0%} bootstrap, {args.bootstrap} resamples" if args.bootstrap else "no intervals"
     print_table(rows, ("metric", "value", f"interval ({level})"))
+    for note in notes:
+        print(f"NOTE: {note}")
     if args.json:
         write_json(results, args.json)
         print(f"wrote {args.json}")
     return 0
 
 
-def _features_metrics(args: argparse.Namespace, metrics: list[str]) -> dict[str, float]:
+def _features_metrics(args: argparse.Namespace, metrics: list[str]) -> tuple[dict[str, Any], list[str]]:
     real = _load_features(args.real_features, "--real-features")
     fake = _load_features(args.fake_features, "--fake-features")
     if real.shape[1] != fake.shape[1]:
@@ -72,11 +75,23 @@ def _features_metrics(args: argparse.Namespace, metrics: list[str]) -> dict[str,
             "come from the same extractor and layer"
         )
     print(f"real: {args.real_features} {real.shape}   fake: {args.fake_features} {fake.shape}")
-    return distance_metrics({"pool": real}, {"pool": fake}, space=FEATURES_SPACE, metrics=metrics,
-                            bootstrap=args.bootstrap, ci_level=CI_LEVEL, seed=args.seed)  # fmt: skip
+    # evaluate's checks with its defaults for the knobs this command has no flags for (KID subsets, k)
+    check_settings(n_samples=len(fake), n_test=len(real), metrics=metrics, bootstrap=args.bootstrap, ci_level=CI_LEVEL)
+    with metric_failures():
+        results = distance_metrics(
+            {"pool": real},
+            {"pool": fake},
+            space=FEATURES_SPACE,
+            metrics=metrics,
+            bootstrap=args.bootstrap,
+            ci_level=CI_LEVEL,
+            seed=args.seed,
+        )
+    deficient = results.get(f"fd_{FEATURES_SPACE}{RANK_DEFICIENT}")
+    return results, [rank_note(FEATURES_SPACE, len(real), len(fake), real.shape[1])] if deficient else []
 
 
-def _image_metrics(args: argparse.Namespace, metrics: list[str]) -> dict[str, float]:
+def _image_metrics(args: argparse.Namespace, metrics: list[str]) -> tuple[dict[str, Any], list[str]]:
     if args.extractor not in available():
         raise ConfigError(f"--extractor={args.extractor!r}: allowed: {', '.join(available())}")
     real_set = load_image_set(args.real, role="real")
@@ -87,12 +102,19 @@ def _image_metrics(args: argparse.Namespace, metrics: list[str]) -> dict[str, fl
     print(f"extractor: {extractor.identity}")
     distances = [m for m in metrics if m != "is"]
     result = evaluate(
-        EvalSet.from_images(fake_set.images), EvalSet.from_images(real_set.images),
-        extractors=[extractor] if distances else [], classifier=extractor if "is" in metrics else None,
-        metrics=metrics, seed=args.seed, bootstrap=args.bootstrap, ci_level=CI_LEVEL, batch_size=args.batch_size,
+        EvalSet.from_images(fake_set.images),
+        EvalSet.from_images(real_set.images),
+        extractors=[extractor] if distances else [],
+        classifier=extractor if "is" in metrics else None,
+        metrics=metrics,
+        seed=args.seed,
+        bootstrap=args.bootstrap,
+        ci_level=CI_LEVEL,
+        batch_size=args.batch_size,
         device=args.device,
-    )  # fmt: skip
-    return {k: v for k, v in result.metrics.items() if k not in COUNT_KEYS}  # the sizes are printed above
+    )
+    # the sizes are printed above
+    return {k: v for k, v in result.metrics.items() if k not in COUNT_KEYS}, result.notes
 
 
 def _check_mode(args: argparse.Namespace) -> bool:
@@ -131,20 +153,23 @@ def _load_features(path: str, flag: str) -> np.ndarray:
     if not file.is_file():
         raise ConfigError(f"{flag} {path}: file not found")
     if zipfile.is_zipfile(file):  # np.load would return an archive of arrays, not one matrix
-        raise ConfigError(f"{flag} {path}: an .npz archive, not one .npy matrix; save the (N, D) features "
-                          "with numpy.save")  # fmt: skip
+        raise ConfigError(
+            f"{flag} {path}: an .npz archive, not one .npy matrix; save the (N, D) features with numpy.save"
+        )
     try:
         array = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{flag} {path}: not a readable .npy array ({exc})") from None
     if array.ndim != 2 or array.shape[0] < 2 or array.shape[1] < 1:
         raise ConfigError(f"{flag} {path}: expected an (N, D) matrix with N >= 2, got shape {array.shape}")
+    if array.dtype.kind == "c":  # the data is wrong, not the command: exit 1
+        raise DataError(f"{flag} {path}: complex features ({array.dtype}); metrics need real numbers")
     if array.dtype.kind not in "uif":
         raise ConfigError(f"{flag} {path}: expected numbers, got dtype {array.dtype}")
     bad = ~np.isfinite(array)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))[:5].tolist()
-        raise ConfigError(f"{flag} {path}: {int(bad.sum())} NaN/Inf values (rows {rows}...); fix the features")
+        raise DataError(f"{flag} {path}: {int(bad.sum())} NaN/Inf values (rows {rows}...); fix the features")
     return array.astype(np.float64)
 
 
@@ -164,12 +189,14 @@ def _build_extractor(args: argparse.Namespace) -> Any:
     name = args.extractor
     if name == "classifier":
         if not args.classifier:
-            raise ConfigError("--extractor classifier needs --classifier CKPT, a checkpoint the classifier stage "
-                              "writes")  # fmt: skip
+            raise ConfigError(
+                "--extractor classifier needs --classifier CKPT, a checkpoint the classifier stage writes"
+            )
         checkpoint = Path(args.classifier)
         if not checkpoint.is_file():
-            raise ConfigError(f"--classifier {checkpoint}: checkpoint not found; run `genqc classifier` or pass "
-                              "--classifier CKPT")  # fmt: skip
+            raise ConfigError(
+                f"--classifier {checkpoint}: checkpoint not found; run `genqc classifier` or pass --classifier CKPT"
+            )
         return build_extractor(name, checkpoint=checkpoint)
     if name == "inception":
         return build_extractor(name, weights=args.inception_weights)

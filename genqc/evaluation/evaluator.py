@@ -1,13 +1,16 @@
 """``evaluate``: samples against real images, every metric with its interval and its floor.
 
-Every distance is measured twice in each feature space: test images vs the
-samples (the score) and test images vs as many training images (the floor, what
-a perfect model would reach: ``<key>_floor``). Scores carry bootstrap intervals.
-With the domain classifier, its logits add the Inception Score, the class
-balance of the samples and covered modes; its features add near copies of
-training images, per-class FD (conditional models) and the nearest pairs. Exact
-copies are checked against every training image's hash. The rules live in
-:mod:`genqc.evaluation.policy`; this module applies them in order.
+The real reference is the test split, capped at ``max_test`` seeded images, so the
+cost is set by the knobs, not by the dataset. Every distance is measured twice in
+each feature space: the test reference vs the samples (the score) and vs as many
+training images (the floor, what a perfect model would reach: ``<key>_floor``).
+Scores carry bootstrap intervals; FD∞ (FD without its 1/n bias) is added in the
+spaces of ``fd_inf``. With the domain classifier, its logits add the Inception
+Score, the class balance of the samples and covered modes; its features add near
+copies of training images, the C_T data-copying test, per-class FD (conditional
+models) and the nearest pairs. Exact copies are checked against every training
+image's hash, and copies shifted or cropped by a few pixels in pixel space. The
+rules live in :mod:`genqc.evaluation.policy`; this module applies them in order.
 """
 
 from __future__ import annotations
@@ -19,24 +22,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from genqc.evaluation.errors import EvaluationSettingsError, metric_failures
 from genqc.evaluation.inputs import EvalSet
-from genqc.evaluation.keys import FLOOR, QUALIFIERS, SAMPLING_FIELDS
+from genqc.evaluation.keys import FLOOR, QUALIFIERS, RANK_DEFICIENT, SAMPLING_FIELDS
 from genqc.evaluation.policy import (
     DISTANCE_METRICS,
+    FD_INF_SPACES,
+    KID_BOOTSTRAP_SUBSETS,
     PRDC_OUTPUTS,
     References,
     add_fd_ratio,
+    capped_test_set,
+    check_settings,
     class_balance,
     copies,
+    data_copying,
     distance_metrics,
     inception_score,
+    rank_note,
     reference_sets,
+    shifted_copy_summary,
     with_floor,
 )
 from genqc.evaluation.result import EvaluationResult
 from genqc.features.cache import FeatureCache, extract_cached
 from genqc.metrics.fid import fd_from_features
 from genqc.metrics.reconstruction import reconstruction_metrics
+from genqc.metrics.registry import metric_key
 from genqc.metrics.spectral import SPECTRAL_DISTANCE, spectral_distance
 
 if TYPE_CHECKING:
@@ -93,9 +105,12 @@ def evaluate(
     ci_level: float = 0.95,
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
+    kid_bootstrap_subsets: int = KID_BOOTSTRAP_SUBSETS,
     k_prc: int = 3,
     k_dc: int = 5,
     max_train: int = 10000,
+    max_test: int = 2000,
+    fd_inf: Collection[str] = FD_INF_SPACES,
     nearest: int = 16,
     batch_size: int = 256,
     device: Any = "cpu",
@@ -106,21 +121,92 @@ def evaluate(
 ) -> EvaluationResult:
     """Measure ``samples`` against the ``test`` images (and, given ``train``, against the train/test floor).
 
+    ``test`` is capped at ``max_test`` seeded images (:func:`~genqc.evaluation.policy.capped_test_set`).
     ``extractors`` are the feature spaces of the distances (FD, KID, PRDC: those of
-    ``metrics``). ``classifier`` is the network whose logits give the Inception
-    Score; with ``train`` it also gives class balance, copies, per-class FD and the
+    ``metrics``); the spaces named in ``fd_inf`` also get FD∞ with its interval.
+    ``kid_bootstrap_subsets`` is KID's subset count inside each bootstrap resample.
+    ``classifier`` is the network whose logits give the Inception
+    Score; with ``train`` it also gives class balance, copies, C_T, per-class FD and the
     nearest pairs. Without ``train`` only the distances and IS are measured (no
     floors): what ``genqc metrics`` reports. ``reconstruct`` (a VAE's) adds MSE,
     PSNR and SSIM of the test split's reconstructions, ``reconstruction_batch_size``
     images at a time. ``sampling`` (the sample stage's summary) is copied as
-    ``sample_<field>``. Raises ValueError for sets too small for the settings.
+    ``sample_<field>``.
+
+    Raises :class:`~genqc.evaluation.errors.EvaluationSettingsError` (a ValueError) for
+    knobs out of range or sets too small for them, before any work, and
+    :class:`~genqc.evaluation.errors.MetricFailure` (a ValueError and a DataError) naming
+    the metric when the data gives no finite number.
     """
     if len(samples) < 2:
-        raise ValueError(f"{len(samples)} sample(s): metrics need at least 2")
+        raise EvaluationSettingsError(f"{len(samples)} sample(s): metrics need at least 2")
     unknown = sorted(set(metrics) - set(ALL_METRICS))
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; valid: {', '.join(ALL_METRICS)}")
+        raise EvaluationSettingsError(f"unknown metric(s) {unknown}; valid: {', '.join(ALL_METRICS)}")
+    test = capped_test_set(test, max_test=max_test, seed=seed)
     refs = reference_sets(train, len(samples), max_train=max_train, seed=seed) if train is not None else None
+    fd_inf_nets = [net for net in extractors if net.name in fd_inf]
+    check_settings(
+        n_samples=len(samples),
+        n_test=len(test),
+        n_floor=len(refs.floor) if refs else None,
+        metrics=metrics,
+        fd_inf=bool(fd_inf_nets),
+        bootstrap=bootstrap,
+        ci_level=ci_level,
+        kid_subsets=kid_subsets,
+        kid_subset_size=kid_subset_size,
+        kid_bootstrap_subsets=kid_bootstrap_subsets,
+        k_prc=k_prc,
+        k_dc=k_dc,
+    )
+    with metric_failures():
+        return _evaluate(
+            samples,
+            test,
+            refs,
+            extractors,
+            classifier,
+            metrics=metrics,
+            fd_inf_nets=fd_inf_nets,
+            knobs={"bootstrap": bootstrap, "ci_level": ci_level, "seed": seed},
+            distance_knobs={
+                "kid_subsets": kid_subsets,
+                "kid_subset_size": kid_subset_size,
+                "kid_bootstrap_subsets": kid_bootstrap_subsets,
+                "k_prc": k_prc,
+                "k_dc": k_dc,
+            },
+            nearest=nearest,
+            batch_size=batch_size,
+            device=device,
+            feature_cache=feature_cache,
+            reconstruct=reconstruct,
+            reconstruction_batch_size=reconstruction_batch_size,
+            sampling=sampling,
+        )
+
+
+def _evaluate(
+    samples: EvalSet,
+    test: EvalSet,
+    refs: References | None,
+    extractors: Sequence[FeatureExtractor],
+    classifier: FeatureExtractor | None,
+    *,
+    metrics: Collection[str],
+    fd_inf_nets: Sequence[FeatureExtractor],
+    knobs: dict[str, Any],
+    distance_knobs: dict[str, Any],
+    nearest: int,
+    batch_size: int,
+    device: Any,
+    feature_cache: str | os.PathLike[str] | None,
+    reconstruct: Reconstructor | None,
+    reconstruction_batch_size: int,
+    sampling: Mapping[str, Any] | None,
+) -> EvaluationResult:
+    """:func:`evaluate` after its checks: the metrics in order."""
     sets = {"samples": samples, "test": test}
     if refs is not None:
         sets.update(train=refs.train, floor=refs.floor)
@@ -128,8 +214,6 @@ def evaluate(
     scorer = classifier if classifier is not None and (refs is not None or "is" in metrics) else None
     cache = FeatureCache(feature_cache) if feature_cache is not None else None
     feats = _Features(sets, scorer, cache=cache, batch_size=batch_size, device=device)
-    knobs = {"bootstrap": bootstrap, "ci_level": ci_level, "seed": seed}
-    distance_knobs = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "k_prc": k_prc, "k_dc": k_dc}
 
     result = EvaluationResult(metrics={})
     out = result.metrics
@@ -139,9 +223,11 @@ def evaluate(
     for net in nets:
         if any(net is e for e in extractors):
             space = net.space
-            scores = distance_metrics(
-                feats(net, "test"), feats(net, "samples"), space=space, metrics=metrics, **knobs, **distance_knobs
-            )
+            with_inf = {"fd_inf": any(net is e for e in fd_inf_nets)}
+            real, fake = feats(net, "test"), feats(net, "samples")
+            scores = distance_metrics(real, fake, space=space, metrics=metrics, **knobs, **distance_knobs, **with_inf)
+            if scores.get(metric_key("fd", space) + RANK_DEFICIENT):
+                result.notes.append(rank_note(space, len(real["pool"]), len(fake["pool"]), real["pool"].shape[1]))
             if refs is None:
                 out.update(scores)
             else:
@@ -152,6 +238,7 @@ def evaluate(
                     metrics=metrics,
                     **{**knobs, "bootstrap": 0},
                     **distance_knobs,
+                    **with_inf,
                 )
                 out.update(with_floor(scores, floor))
                 add_fd_ratio(out, space)
@@ -167,6 +254,8 @@ def evaluate(
                 _classifier_metrics(result, net, feats, samples, test, refs, nearest=nearest, **knobs)
     if refs is not None:
         _spectra(result, samples, test, refs.floor)
+        out.update(shifted_copy_summary(refs.train, samples))
+        out.update({k + FLOOR: v for k, v in shifted_copy_summary(refs.train, test).items()})
     if reconstruct is not None:
         out.update(_reconstruction(reconstruct, test, reconstruction_batch_size))
     result.floor_size = len(refs.floor) if refs else 0
@@ -206,6 +295,8 @@ def _classifier_metrics(
     memo_floor, _ = copies(train_pool, refs.train, feats(net, "test")["pool"], test, refs.train_hashes)
     for values, suffix in ((modes, ""), (modes_floor, FLOOR), (memo, ""), (memo_floor, FLOOR)):
         out.update({k + suffix: v for k, v in values.items() if not (suffix and isinstance(v, str))})
+    ct, ct_floor = data_copying(train_pool, feats(net, "test")["pool"], feats(net, "samples")["pool"], seed=seed)
+    out.update({"memorization_ct": ct, "memorization_ct" + FLOOR: ct_floor})
     labels = samples.labels
     if (labels >= 0).any():  # a conditional model: FD of each class against that class's test images
         fake, real = feats(net, "samples")["pool"], feats(net, "test")["pool"]

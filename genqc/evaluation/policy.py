@@ -14,15 +14,37 @@ from typing import Any
 import numpy as np
 
 from genqc.data.split import subset_indices
+from genqc.evaluation.errors import EvaluationSettingsError
 from genqc.evaluation.inputs import EvalSet
-from genqc.evaluation.keys import FLOOR, QUALIFIERS, RATIO
+from genqc.evaluation.keys import FLOOR, QUALIFIERS, RANK_DEFICIENT, RATIO
+from genqc.metrics.bootstrap import bootstrap_ci, with_ci
+from genqc.metrics.checks import check_result
+from genqc.metrics.copying import DEFAULT_MAX_SHIFT, data_copying_ct, shifted_copies
+from genqc.metrics.kid import KID_MEAN, kid_from_features
 from genqc.metrics.memorization import MemorizationReport, memorization
 from genqc.metrics.modes import MODES_COVERED, MODES_TOTAL, ModeReport, mode_coverage
-from genqc.metrics.registry import compute
+from genqc.metrics.registry import compute, metric_key
 
-# The floor draws its train images with the next seed after the capped train subset's, so the two
-# selections are independent draws yet both fixed by the one seed.
+# The floor draws its train images with the next seed after the capped train subset's, and the capped
+# test reference the one after, so the selections are independent draws yet all fixed by the one seed.
 FLOOR_SEED_OFFSET = 1
+TEST_SEED_OFFSET = 2
+# FD∞ extrapolates FD's k/n bias, a law that needs subsets well above the feature dimension: the
+# classifier's 128-d space at 1,000 samples (smallest subset 500 > 2 x 128) qualifies; EfficientNet's
+# 1,280-d space would need over 5,000 samples per set and costs minutes (genqc.metrics.fd_infinity).
+FD_INF_SPACES = ("classifier",)
+# KID's bootstrap recomputes KID per resample with this many subsets, not kid_subsets: 100 resamples x 100
+# subsets was 655 CPU-s in EfficientNet space (issue 20). Fewer subsets per resample add subset noise to the
+# spread, so the interval is, if anything, wider; the spread over subsets is kid_<space>_std.
+KID_BOOTSTRAP_SUBSETS = 10
+# Shifted copies: translations (and crops) of up to 1/16 of the image side per axis, at least 1 pixel and at
+# most 2 (25 searches in pixel space): 2 on 32-px MNIST, 1 on 16-px and 8-px digits, where 2 would leave a
+# central window too small to tell distinct digits apart (15% of held-out 8x8 digits matched a train image).
+COPY_MAX_SHIFT = DEFAULT_MAX_SHIFT
+COPY_SHIFT_SIDE_DIVISOR = 16
+# C_T (Meehan et al. 2020): up to 10 k-means cells of the train set, each judged when it holds at least 20
+# test images and 20 samples; fewer cells for small sets (about 60 of the smaller set per cell).
+CT_CELLS, CT_MIN_CELL = 10, 20
 # A class counts as covered when the samples hold at least 1/MODE_SHARE_DIVISOR of its fair share
 # (N/K). A quarter tolerates the sampling noise of a balanced model (at N/K = 100, a share below 25 is
 # more than 7 standard deviations away), while a class the model nearly dropped, represented by a few
@@ -42,6 +64,19 @@ class References:
     train_hashes: frozenset[str]  # the WHOLE train split's content hashes: exact copies
 
 
+def capped_test_set(test: EvalSet, *, max_test: int, seed: int) -> EvalSet:
+    """The real reference set: the test split, or a seeded subset of ``max_test`` of its images.
+
+    Every distance, interval and floor is measured against it, so evaluation (feature
+    extraction, bootstrap resamples, k-NN radii) costs what ``max_test`` and the sample count
+    say, not what the dataset's test split holds. A split within the cap is used whole, in
+    its own order, so its numbers do not change.
+    """
+    if max_test < 2:
+        raise EvaluationSettingsError(f"max_test={max_test}: the reference set needs at least 2 test images")
+    return test if len(test) <= max_test else test.subset(subset_indices(len(test), max_test, seed + TEST_SEED_OFFSET))
+
+
 def reference_sets(train: EvalSet, n_samples: int, *, max_train: int, seed: int) -> References:
     """The capped train subset, the size-matched floor set, and the whole split's hashes.
 
@@ -54,6 +89,56 @@ def reference_sets(train: EvalSet, n_samples: int, *, max_train: int, seed: int)
     subset = train.subset(subset_indices(len(train), max_train, seed))
     floor = subset.subset(subset_indices(len(subset), n_samples, seed + FLOOR_SEED_OFFSET))
     return References(subset, floor, frozenset(train.hashes))
+
+
+def check_settings(
+    *,
+    n_samples: int,
+    n_test: int,
+    metrics: Collection[str],
+    bootstrap: int,
+    ci_level: float,
+    n_floor: int | None = None,
+    fd_inf: bool = False,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    kid_bootstrap_subsets: int = KID_BOOTSTRAP_SUBSETS,
+    k_prc: int = 3,
+    k_dc: int = 5,
+) -> None:
+    """EvaluationSettingsError when the knobs are out of range or the sets too small for them.
+
+    Checked before any metric runs, so that every ValueError a metric raises afterwards is
+    about the data (:func:`genqc.evaluation.errors.metric_failures`).
+    """
+    if bootstrap < 0 or bootstrap == 1:
+        raise EvaluationSettingsError(f"bootstrap={bootstrap}: 0 (no intervals) or at least 2 resamples")
+    if not 0.0 < ci_level < 1.0:
+        raise EvaluationSettingsError(f"ci_level={ci_level}: must be between 0 and 1 (e.g. 0.95)")
+    for name, value, least in (
+        ("kid_subsets", kid_subsets, 1),
+        ("kid_subset_size", kid_subset_size, 2),
+        ("kid_bootstrap_subsets", kid_bootstrap_subsets, 1),
+        ("k_prc", k_prc, 1),
+        ("k_dc", k_dc, 1),
+    ):
+        if value < least:
+            raise EvaluationSettingsError(f"{name}={value}: must be >= {least}")
+    sizes = {"samples": n_samples, "real (test) images": n_test, **({"floor train images": n_floor} if n_floor else {})}
+    if "prdc" in metrics:
+        k = max(k_prc, k_dc)
+        small = {role: n for role, n in sizes.items() if n <= k}
+        if small:
+            role, n = next(iter(small.items()))
+            raise EvaluationSettingsError(
+                f"precision/recall/density/coverage with k={k} neighbours need more than "
+                f"{k} images per set; got {n} {role}"
+            )
+    if fd_inf and "fd" in metrics and min(sizes.values()) < 4:
+        role, n = min(sizes.items(), key=lambda item: item[1])
+        raise EvaluationSettingsError(
+            f"FD∞ needs at least 4 images per set (its smallest subsets are half the set); got {n} {role}"
+        )
 
 
 def kid_options(n_real: int, n_fake: int, *, subset_size: int, subsets: int) -> dict[str, int]:
@@ -82,25 +167,76 @@ def distance_metrics(
     ci_level: float = 0.95,
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
+    kid_bootstrap_subsets: int = KID_BOOTSTRAP_SUBSETS,
     k_prc: int = 3,
     k_dc: int = 5,
     seed: int = 0,
-) -> dict[str, float]:
-    """FD, KID, precision/recall/density/coverage between two feature sets ``{layer: (N, D)}``, keyed by ``space``."""
+    fd_inf: bool = False,
+) -> dict[str, Any]:
+    """FD (and FD∞ when ``fd_inf``), KID, precision/recall/density/coverage between two feature sets
+    ``{layer: (N, D)}``, keyed by ``space``; with FD, ``fd_<space>_rank_deficient`` (bool) says whether
+    either set has no more rows than dimensions (a singular covariance)."""
     wanted = [name for name in DISTANCE_METRICS if name in metrics]
-    if not wanted:
-        return {}
-    kid = kid_options(len(real["pool"]), len(fake["pool"]), subset_size=kid_subset_size, subsets=kid_subsets)
-    options = {"kid": kid, "prdc": {"k_prc": k_prc, "k_dc": k_dc}}
-    return compute(
-        wanted,
-        real_features=real,
-        fake_features=fake,
-        space=space,
-        options={k: v for k, v in options.items() if k in wanted},
-        n_bootstrap=bootstrap,
-        ci_level=ci_level,
-        seed=seed,
+    out: dict[str, Any] = {}
+    common = {"real_features": real, "fake_features": fake, "space": space, "ci_level": ci_level, "seed": seed}
+    if "fd" in wanted:
+        out.update(compute(["fd", *(["fd_inf"] if fd_inf else [])], n_bootstrap=bootstrap, **common))
+        n_rows, dim = min(len(real["pool"]), len(fake["pool"])), real["pool"].shape[1]
+        out[metric_key("fd", space) + RANK_DEFICIENT] = bool(n_rows <= dim)
+    if "kid" in wanted:
+        kid = kid_options(len(real["pool"]), len(fake["pool"]), subset_size=kid_subset_size, subsets=kid_subsets)
+        out.update(compute(["kid"], options={"kid": kid}, **common))
+        if bootstrap:
+            out.update(
+                _kid_interval(
+                    real["pool"],
+                    fake["pool"],
+                    out,
+                    space=space,
+                    kid=kid,
+                    bootstrap=bootstrap,
+                    subsets=kid_bootstrap_subsets,
+                    ci_level=ci_level,
+                    seed=seed,
+                )
+            )
+    if "prdc" in wanted:
+        out.update(compute(["prdc"], options={"prdc": {"k_prc": k_prc, "k_dc": k_dc}}, n_bootstrap=bootstrap, **common))
+    return out
+
+
+def _kid_interval(
+    real: np.ndarray,
+    fake: np.ndarray,
+    scores: Mapping[str, Any],
+    *,
+    space: str,
+    kid: Mapping[str, int],
+    bootstrap: int,
+    subsets: int,
+    ci_level: float,
+    seed: int,
+) -> dict[str, float]:
+    """KID's bootstrap interval: each resample (both sets, with replacement) recomputes KID with at most
+    ``subsets`` subsets, and the interval is centred on the reported KID (all subsets) as every genqc interval."""
+    fewer = {**kid, "subsets": min(kid["subsets"], subsets)}
+    key = metric_key("kid", space)
+
+    def kid_mean(r: np.ndarray, f: np.ndarray) -> float:
+        return kid_from_features(r, f, seed=seed, **fewer)[KID_MEAN]
+
+    ci = bootstrap_ci(kid_mean, real, fake, n_resamples=bootstrap, level=ci_level, seed=seed, estimate=scores[key])
+    check_result("kid", {f"kid_mean interval {end}": value for end, value in ci.items()})
+    return with_ci(key, scores[key], ci)
+
+
+def rank_note(space: str, n_real: int, n_fake: int, dim: int) -> str:
+    """The line printed when a space's FD comes from singular covariances (no more images than dimensions)."""
+    key = metric_key("fd", space)
+    return (
+        f"{key}: {n_fake} samples and {n_real} real images for {dim} feature dimensions: the covariances are "
+        f"singular ({key}{RANK_DEFICIENT}: true), so {key} is comparable only with FDs at the same sizes; "
+        f"use more than {dim} images per set for a full-rank covariance"
     )
 
 
@@ -118,8 +254,11 @@ def inception_score(logits: np.ndarray, *, space: str, bootstrap: int, ci_level:
 
 
 def with_floor(metrics: Mapping[str, Any], floor: Mapping[str, Any]) -> dict[str, Any]:
-    """``metrics`` plus ``<key>_floor`` beside every headline key of ``floor`` (its qualifiers are dropped)."""
-    return {**metrics, **{k + FLOOR: v for k, v in floor.items() if not k.endswith(QUALIFIERS)}}
+    """``metrics`` plus ``<key>_floor`` beside every headline number of ``floor`` (qualifiers and flags dropped)."""
+    return {
+        **metrics,
+        **{k + FLOOR: v for k, v in floor.items() if not k.endswith(QUALIFIERS) and not isinstance(v, bool)},
+    }
 
 
 def add_fd_ratio(metrics: dict[str, Any], space: str) -> None:
@@ -161,3 +300,49 @@ def copies(
     out: dict[str, Any] = dict(report.summary)
     out["exact_copy_share"] = float(np.mean([h in train_hashes for h in images.hashes]))
     return out, report
+
+
+def copy_max_shift(side: int) -> int:
+    """The largest translation the shifted-copy check tries on images whose shorter side is ``side`` pixels."""
+    return max(1, min(COPY_MAX_SHIFT, side // COPY_SHIFT_SIDE_DIVISOR))
+
+
+def shifted_copy_summary(train: EvalSet, images: EvalSet) -> dict[str, float]:
+    """Near copies of the capped train subset's images up to :func:`copy_max_shift` pixels away, in pixel space."""
+    pixels = np.asarray(images.pixels)
+    shift = copy_max_shift(min(pixels.shape[1:3]))
+    return dict(shifted_copies(train.pixels, pixels, max_shift=shift).summary)
+
+
+def ct_cells(n_test: int, n_samples: int) -> tuple[int, int]:
+    """(cells, min_cell_samples) of C_T for these sizes: about 60 of the smaller set per cell, at most
+    :data:`CT_CELLS`; one cell (min_cell_samples capped at the smaller set) for a handful of images."""
+    smaller = min(n_test, n_samples)
+    return max(1, min(CT_CELLS, smaller // (3 * CT_MIN_CELL))), max(1, min(CT_MIN_CELL, smaller))
+
+
+def data_copying(train: np.ndarray, test: np.ndarray, samples: np.ndarray, *, seed: int) -> tuple[float, float]:
+    """C_T of the samples and its floor, in one feature space: ``(memorization_ct, memorization_ct_floor)``.
+
+    The floor is C_T of held-out real images: the test reference split in two seeded halves,
+    one standing in for the test images and the other for the samples. Both use the cell
+    count the halves allow, so the two numbers are comparable. When the samples sit in no cell
+    that also holds enough test images (a collapsed model), C_T falls back to one cell.
+    """
+    order = np.random.default_rng(seed + TEST_SEED_OFFSET).permutation(len(test))
+    half_a, half_b = test[order[: len(test) // 2]], test[order[len(test) // 2 :]]
+    cells, least = ct_cells(len(half_a), min(len(half_b), len(samples)))
+
+    def ct(reference: np.ndarray, judged: np.ndarray) -> float:
+        try:
+            return data_copying_ct(train, reference, judged, cells=cells, min_cell_samples=least, seed=seed)[
+                "memorization_ct"
+            ]
+        except ValueError:
+            if cells == 1:
+                raise
+            return data_copying_ct(train, reference, judged, cells=1, min_cell_samples=least, seed=seed)[
+                "memorization_ct"
+            ]
+
+    return ct(test, samples), ct(half_a, half_b)

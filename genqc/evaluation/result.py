@@ -22,3 +22,4 @@ class EvaluationResult:
     nearest: pd.DataFrame = field(default_factory=pd.DataFrame)  # NEAREST_COLUMNS; empty without the classifier
     floor_size: int = 0  # train images in the floor set (as many as samples); 0 without a train split
     train_size: int = 0  # train images in the capped subset (near copies, class balance)
+    notes: list[str] = field(default_factory=list)  # lines to print beside the numbers (e.g. a singular covariance)

@@ -19,15 +19,20 @@ from genqc.data.sources import load_source
 from genqc.data.split import stratified_split, subset_indices
 from genqc.data.table import images_to_table
 from genqc.evaluation import EvalSet
+from genqc.evaluation.errors import EvaluationSettingsError, MetricFailure
 from genqc.evaluation.policy import (
     FLOOR_SEED_OFFSET,
     MODE_SHARE_DIVISOR,
+    TEST_SEED_OFFSET,
     class_balance,
     kid_options,
     mode_min_count,
 )
 from genqc.features.base import FeatureExtractor
+from genqc.metrics.bootstrap import bootstrap_ci
+from genqc.metrics.fd_infinity import fd_infinity
 from genqc.metrics.fid import fd_from_features
+from genqc.metrics.kid import kid_from_features
 
 SEED = 3
 
@@ -168,3 +173,86 @@ def test_without_a_train_split_only_distances_and_is_are_measured(digits: dict) 
     assert set(result.metrics) == {"n_samples", "n_test", "kid_pixels", "kid_pixels_std", "is_pixels", "is_pixels_std"}
     with pytest.raises(ValueError, match="at least 2"):
         genqc.evaluate(digits["held"].subset(np.arange(1)), digits["test"], extractors=[net])
+
+
+def test_the_test_reference_is_a_seeded_capped_subset(digits: dict) -> None:
+    samples = digits["held"].subset(np.arange(150))
+    capped = _evaluate(digits, samples, max_test=120, bootstrap=0).metrics
+    assert capped["n_test"] == 120
+    rows = subset_indices(len(digits["test"]), 120, SEED + TEST_SEED_OFFSET)
+    expected = fd_from_features(_pixels(digits["test"].subset(rows)), _pixels(samples))["fd"]
+    assert capped["fd_pixels"] == pytest.approx(expected, rel=1e-9)
+    # a split within the cap is used whole and in order: the same numbers as without a cap
+    whole = _evaluate(digits, samples, max_test=len(digits["test"]), bootstrap=0).metrics
+    uncapped = _evaluate(digits, samples, max_test=10**9, bootstrap=0).metrics
+    assert whole == uncapped and whole["n_test"] == len(digits["test"])
+
+
+def test_fd_infinity_is_measured_in_the_spaces_named_with_its_floor(digits: dict) -> None:
+    samples = digits["held"]
+    m = _evaluate(digits, samples, fd_inf=("pixels",)).metrics
+    expected = fd_infinity(_pixels(digits["test"]), _pixels(samples), n_resamples=20, seed=SEED)
+    assert m["fd_pixels_inf"] == pytest.approx(expected["fd_inf"], rel=1e-9)
+    assert m["fd_pixels_inf_ci_low"] == pytest.approx(expected["low"], rel=1e-9)
+    assert m["fd_pixels_inf_ci_high"] == pytest.approx(expected["high"], rel=1e-9)
+    assert "fd_pixels_inf_floor" in m
+    assert "fd_pixels_inf" not in _evaluate(digits, samples, fd_inf=(), bootstrap=0).metrics
+
+
+def test_kid_reports_its_spread_over_subsets_and_bootstraps_with_fewer(digits: dict) -> None:
+    samples = digits["held"].subset(np.arange(150))
+    m = _evaluate(digits, samples, kid_subsets=10, kid_subset_size=50, kid_bootstrap_subsets=3).metrics
+    real, fake = _pixels(digits["test"]), _pixels(samples)
+    full = kid_from_features(real, fake, subset_size=50, subsets=10, seed=SEED)
+    assert m["kid_pixels"] == pytest.approx(full["kid_mean"], rel=1e-9)
+    assert m["kid_pixels_std"] == pytest.approx(full["kid_std"], rel=1e-9)  # over the 10 subsets
+
+    def three_subsets(r: np.ndarray, f: np.ndarray) -> float:
+        return kid_from_features(r, f, subset_size=50, subsets=3, seed=SEED)["kid_mean"]
+
+    ci = bootstrap_ci(three_subsets, real, fake, n_resamples=20, seed=SEED, estimate=full["kid_mean"])
+    assert m["kid_pixels_ci_low"] == pytest.approx(ci["low"], rel=1e-9)
+    assert m["kid_pixels_ci_high"] == pytest.approx(ci["high"], rel=1e-9)
+
+
+def test_a_singular_covariance_is_flagged_and_explained(digits: dict) -> None:
+    few = _evaluate(digits, digits["held"].subset(np.arange(40)), bootstrap=0)
+    assert few.metrics["fd_pixels_rank_deficient"] is True
+    assert any("40 samples" in note and "64 feature dimensions" in note for note in few.notes)
+    enough = _evaluate(digits, digits["held"].subset(np.arange(150)), bootstrap=0)
+    assert enough.metrics["fd_pixels_rank_deficient"] is False and not enough.notes
+
+
+def _shifted(images: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(images)
+    out[:, :, 1:] = images[:, :, :-1]  # one pixel to the right, the left column zero
+    return out
+
+
+def test_shifted_copies_and_c_t_catch_copies_that_held_out_images_do_not_look_like(digits: dict) -> None:
+    train = digits["train"].subset(subset_indices(len(digits["train"]), 400, SEED))  # evaluate's capped subset
+    shifted = EvalSet.from_images(_shifted(train.pixels[:150]))
+    m = _evaluate(digits, shifted, bootstrap=0).metrics
+    assert m["exact_copy_share"] == 0.0  # not one pixel-identical copy ...
+    assert m["memorization_shifted_near_copy_share"] == 1.0  # ... yet every one is a shifted training image
+    held = _evaluate(digits, digits["held"].subset(np.arange(150)), bootstrap=0).metrics
+    assert held["memorization_shifted_near_copy_share"] <= 0.05
+    assert held["memorization_shifted_near_copy_share_floor"] <= 0.05  # the test images: the floor
+    copies = _evaluate(digits, train.subset(np.arange(150)), bootstrap=0).metrics
+    assert copies["memorization_ct"] < -3 < held["memorization_ct"]  # copies sit closer to train than test does
+    assert abs(held["memorization_ct_floor"]) < 3
+
+
+def test_bad_settings_and_bad_data_are_told_apart(digits: dict) -> None:
+    with pytest.raises(EvaluationSettingsError, match="k=5 neighbours need more than 5"):
+        _evaluate(digits, digits["held"].subset(np.arange(5)))
+    with pytest.raises(EvaluationSettingsError, match="bootstrap=1"):
+        _evaluate(digits, digits["held"], bootstrap=1)
+
+    class Huge(PixelFeatures):
+        def forward_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {k: v.double() * 1e200 for k, v in super().forward_layers(x).items()}
+
+    with pytest.raises(MetricFailure, match=r"metric 'fd'") as caught:
+        genqc.evaluate(digits["held"], digits["test"], extractors=[Huge()], bootstrap=0, metrics=["fd"])
+    assert caught.value.exit_code == 1 and isinstance(caught.value, ValueError)

@@ -62,3 +62,13 @@ def test_the_key_rule_agrees_with_the_metric_registry() -> None:
     for space in (CLASSIFIER, "effnet_lite0", "inception", "inception_unverified", "features"):
         for stem in (*DISTANCE_STEMS, "is"):
             assert metric_key(stem, space) == registry.metric_key(stem, space)
+
+
+def test_fd_infinity_keys_follow_evaluate_fd_inf() -> None:
+    gates = {"max": {**real_params()["gates"]["max"], "fd_effnet_lite0_inf": 5.0}}
+    with pytest.raises(ConfigError, match=r"gates\.max\.fd_effnet_lite0_inf: no such metric"):
+        parse_params(_with(gates=gates))  # FD∞ is measured in the classifier space only by default
+    parse_params(_with(gates=gates, evaluate={"fd_inf": ["classifier", "effnet_lite0"]}))
+    keys = known_metric_keys(["classifier", "effnet_lite0"])
+    assert "fd_classifier_inf" in keys and "fd_effnet_lite0_inf" not in keys
+    assert {"memorization_shifted_near_copy_share", "memorization_ct", "memorization_authenticity"} <= set(keys)
