@@ -88,6 +88,16 @@ def stage_commands(params: dict) -> list[list[str]]:
     return head + per_family + [["publish"], ["report"]]
 
 
+def project_env() -> dict[str, str]:
+    """The environment of a stage run in a scratch directory: the repository importable, and named as the project.
+
+    The scratch directory holds its own dvc.yaml and params.yaml but no tasks/: GENQC_PROJECT tells the CLI
+    where the stage modules live.
+    """
+    path = str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return dict(os.environ, PYTHONPATH=path, GENQC_PROJECT=str(REPO))
+
+
 def run_measured(command: list[str], cwd: Path, log: Path, env: dict[str, str]) -> dict[str, Any]:
     """Run one process; its wall time, its own peak RSS (wait4 rusage, not its children's) and exit code."""
     load = os.getloadavg()[0]
@@ -111,7 +121,7 @@ def run_chain(workdir: Path, params: dict, label: str) -> dict[str, Any]:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copy(REPO / "dvc.yaml", workdir / "dvc.yaml")
     (workdir / "logs").mkdir(exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = project_env()
     stages: dict[str, Any] = {}
     for command in stage_commands(params):
         name = "@".join([command[0], *command[2:]])
@@ -167,7 +177,7 @@ def synthetic_child(n: int, target: Path) -> None:
 def run_synthetic(workdir: Path, n: int) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / "synthetic.parquet"
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = project_env()
     figures = run_measured(
         [sys.executable, "-m", "bench.scale", "--synthetic-child", str(n), str(target)],
         REPO,
