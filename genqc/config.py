@@ -408,6 +408,26 @@ class EvaluateParams(Section):
     nearest: int = Field(16, ge=0, le=10000)  # closest sample/train pairs kept for the report
     classifier: bool = True  # false: skip the classifier's IS, class balance and memorisation (no checkpoint needed)
 
+    #: the keys above that are keyword knobs of genqc.evaluate, passed through unchanged
+    EVALUATE_KNOBS: ClassVar[tuple[str, ...]] = (
+        "bootstrap",
+        "ci_level",
+        "kid_subsets",
+        "kid_subset_size",
+        "kid_bootstrap_subsets",
+        "k_prc",
+        "k_dc",
+        "max_train",
+        "max_test",
+        "fd_inf",
+        "nearest",
+        "batch_size",
+    )
+
+    def evaluate_options(self) -> dict[str, Any]:
+        """The ``genqc.evaluate`` keywords this section sets: the stage and bench/gates.py pass the same ones."""
+        return {name: getattr(self, name) for name in self.EVALUATE_KNOBS}
+
 
 # --------------------------------------------------------------------------- gates
 class GatesParams(Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import typing
 from pathlib import Path
@@ -235,3 +236,13 @@ def test_bad_params_files_exit_2_with_one_line_through_the_cli(case: str, tmp_pa
     assert len(lines) == (2 if case == "nan-weights" else 1), done.stderr
     assert expected.replace("must be finite", "must be a finite") in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # nothing ran, nothing was written
+
+
+def test_every_evaluate_knob_of_the_params_is_a_keyword_of_genqc_evaluate() -> None:
+    # the stage and bench/gates.py pass EvaluateParams.evaluate_options() straight into genqc.evaluate
+    from genqc.config import EvaluateParams
+    from genqc.evaluation.evaluator import evaluate
+
+    keywords = {n for n, p in inspect.signature(evaluate).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert set(EvaluateParams.EVALUATE_KNOBS) <= keywords
+    assert set(EvaluateParams().evaluate_options()) == set(EvaluateParams.EVALUATE_KNOBS)
