@@ -112,7 +112,7 @@ def evaluate(
     max_test: int = 2000,
     fd_inf: Collection[str] = FD_INF_SPACES,
     nearest: int = 16,
-    batch_size: int = 256,
+    batch_size: int = 64,
     device: Any = "cpu",
     feature_cache: str | os.PathLike[str] | None = None,
     reconstruct: Reconstructor | None = None,
