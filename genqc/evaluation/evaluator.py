@@ -146,6 +146,13 @@ def evaluate(
     test = capped_test_set(test, max_test=max_test, seed=seed)
     refs = reference_sets(train, len(samples), max_train=max_train, seed=seed) if train is not None else None
     fd_inf_nets = [net for net in extractors if net.name in fd_inf]
+    distance_knobs = {
+        "kid_subsets": kid_subsets,
+        "kid_subset_size": kid_subset_size,
+        "kid_bootstrap_subsets": kid_bootstrap_subsets,
+        "k_prc": k_prc,
+        "k_dc": k_dc,
+    }
     check_settings(
         n_samples=len(samples),
         n_test=len(test),
@@ -154,11 +161,7 @@ def evaluate(
         fd_inf=bool(fd_inf_nets),
         bootstrap=bootstrap,
         ci_level=ci_level,
-        kid_subsets=kid_subsets,
-        kid_subset_size=kid_subset_size,
-        kid_bootstrap_subsets=kid_bootstrap_subsets,
-        k_prc=k_prc,
-        k_dc=k_dc,
+        **distance_knobs,
     )
     with metric_failures():
         return _evaluate(
@@ -170,13 +173,7 @@ def evaluate(
             metrics=metrics,
             fd_inf_nets=fd_inf_nets,
             knobs={"bootstrap": bootstrap, "ci_level": ci_level, "seed": seed},
-            distance_knobs={
-                "kid_subsets": kid_subsets,
-                "kid_subset_size": kid_subset_size,
-                "kid_bootstrap_subsets": kid_bootstrap_subsets,
-                "k_prc": k_prc,
-                "k_dc": k_dc,
-            },
+            distance_knobs=distance_knobs,
             nearest=nearest,
             batch_size=batch_size,
             device=device,

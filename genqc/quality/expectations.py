@@ -247,6 +247,14 @@ class ExpectColumnValuesToBeFirstOccurrences(ColumnMapExpectation):
         )
 
 
+def _near_copy_limits(kwargs: dict) -> dict[str, Any]:
+    """The two near-copy thresholds an expectation was configured with, for its sentence in the Data Docs."""
+    return {
+        "max_distance": kwargs.get("max_distance", MAX_DISTANCE),
+        "max_pixel_diff": kwargs.get("max_pixel_diff", MAX_PIXEL_DIFF),
+    }
+
+
 class ExpectImagesToHaveNoEarlierNearDuplicate(_WithoutImageBytes, MulticolumnMapExpectation):
     """No image is a near-copy of an earlier one: pHashes within ``max_distance`` bits and pixels within
     ``max_pixel_diff`` (mean absolute difference, 0-255). ``column_list`` is [content hash, pHash, pixels]."""
@@ -264,10 +272,7 @@ class ExpectImagesToHaveNoEarlierNearDuplicate(_WithoutImageBytes, MulticolumnMa
         return _words(
             "no image is a near-duplicate of an earlier image: perceptual hashes within $max_distance "
             f"bits of 64 and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
-            {
-                "max_distance": kw.get("max_distance", MAX_DISTANCE),
-                "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF),
-            },
+            _near_copy_limits(kw),
             configuration,
         )
 
@@ -305,10 +310,7 @@ class ExpectTestImagesNotNearTrain(_WithoutImageBytes, MulticolumnMapExpectation
         return _words(
             "no test image is a near-copy of a train image: perceptual hashes within $max_distance bits "
             f"and a mean pixel difference of at most $max_pixel_diff{_mostly(configuration)}.",
-            {
-                "max_distance": kw.get("max_distance", MAX_DISTANCE),
-                "max_pixel_diff": kw.get("max_pixel_diff", MAX_PIXEL_DIFF),
-            },
+            _near_copy_limits(kw),
             configuration,
         )
 
