@@ -110,6 +110,53 @@ def expand_grid(sets: Sequence[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*axes)] if axes else []
 
 
+def load_points(path: str | Path) -> list[tuple[str, list[str]]]:
+    """Named grid points from a YAML file: ``[(name, base + the point's overrides), ...]`` in file order.
+
+    A lever study is not a product of axes: each point changes one thing against a shared
+    baseline. The file says so directly::
+
+        base: [train.models=[dcgan], evaluate.extractors=[classifier]]   # every point starts here
+        points:
+          default: []
+          no_ema: [train.ema_decay=0]
+
+    A bad file is a ConfigError naming what to fix (exit 2 from the command line).
+    """
+    where = Path(path)
+    try:
+        data = yaml.safe_load(where.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--points {where}: cannot read it ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--points {where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("points"), dict) or not data["points"]:
+        raise ConfigError(f"--points {where}: expected a mapping with a non-empty 'points: {{name: [K=V, ...]}}'")
+    unknown = sorted(set(data) - {"base", "points"})
+    if unknown:
+        raise ConfigError(f"--points {where}: unknown top-level key(s) {unknown}; allowed: base, points")
+    base = data.get("base") or []
+
+    def overrides(value: Any, what: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"--points {where}: {what} must be a list of KEY=VALUE strings")
+        for text in value:
+            parse_override(text)
+        return list(value)
+
+    base_overrides = overrides(base, "base")
+    points = []
+    for name, value in data["points"].items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)):
+            raise ConfigError(f"--points {where}: point name {name!r} must be letters, digits, _ or - (a DVC name)")
+        own = overrides(value or [], f"point {name!r}")
+        # a point's own value replaces the base's for the same key, so the override list names each key once
+        keys = {parse_override(t)[0] for t in own}
+        kept = [t for t in base_overrides if parse_override(t)[0] not in keys]
+        points.append((str(name), kept + own))
+    return points
+
+
 def run_experiment(
     overrides: Sequence[str],
     repo_dir: str | Path = ".",

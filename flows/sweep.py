@@ -17,6 +17,7 @@ every experiment's params and metrics (from ``dvc exp show --json``) and returns
 the same rows.
 
     python -m flows.sweep --set train.model=dcgan,vae --set seed=0,1 --workers 2
+    python -m flows.sweep --points bench/levers.yaml --workers 1   # named points (a lever study)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from flows.experiments import (
     check_overrides,
     expand_grid,
     experiment_metrics,
+    load_points,
     queue_experiment,
     queue_log,
     start_queue,
@@ -67,12 +69,17 @@ def make_task_runner(address: str | None = None, max_workers: int = DEFAULT_WORK
 
 
 def comparison_rows(
-    points: list[list[str]], names: list[str | None], errors: list[str | None], metrics: dict[str, dict[str, Any]]
+    points: list[list[str]],
+    names: list[str | None],
+    errors: list[str | None],
+    metrics: dict[str, dict[str, Any]],
+    labels: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per grid point: experiment name, each override as a column, then its metrics (or its error)."""
+    """One row per grid point: (its label,) experiment name, each override as a column, then its metrics or error."""
     rows = []
-    for overrides, name, error in zip(points, names, errors, strict=True):
-        row: dict[str, Any] = {"experiment": name or "-", "status": "failed" if error else "done"}
+    for i, (overrides, name, error) in enumerate(zip(points, names, errors, strict=True)):
+        row: dict[str, Any] = {"point": labels[i]} if labels else {}
+        row.update({"experiment": name or "-", "status": "failed" if error else "done"})
         row.update(dict(o.split("=", 1) for o in overrides))
         if error:
             row["error"] = (error or "").strip().splitlines()[-1]
@@ -123,18 +130,24 @@ def genqc_sweep(
     params_file: str = "params.yaml",
     executor: Literal["queue", "dask"] = "queue",
     workers: int = DEFAULT_WORKERS,
+    points_file: str | None = None,
+    strict: bool = True,
 ) -> list[dict[str, Any]]:
     """Run every point of ``grid`` (``["train.model=dcgan,vae", "seed=0,1"]``) as a DVC experiment.
 
-    ``executor="queue"``: DVC's queue with ``workers`` jobs. ``"dask"``: one task per point on the
-    flow's task runner (give it with ``with_options(task_runner=make_task_runner(...))``).
-    Returns the comparison table (also the ``genqc-sweep`` table artifact). Raises StageFailed,
-    after publishing the table, when any experiment failed.
+    ``points_file`` instead names the points (:func:`flows.experiments.load_points`); each row
+    then starts with its point's name. ``executor="queue"``: DVC's queue with ``workers`` jobs.
+    ``"dask"``: one task per point on the flow's task runner (give it with
+    ``with_options(task_runner=make_task_runner(...))``). Returns the comparison table (also the
+    ``genqc-sweep`` table artifact). Raises StageFailed, after publishing the table, when any
+    experiment failed, unless ``strict=False`` (the failed rows then say why).
     """
     root = Path(repo_dir).resolve()
-    points = expand_grid(grid)
+    named = load_points(points_file) if points_file else []
+    labels = [name for name, _ in named] or None
+    points = [overrides for _, overrides in named] or expand_grid(grid)
     if not points:
-        raise ConfigError("the sweep grid is empty; give at least one --set KEY=V1,V2")
+        raise ConfigError("the sweep grid is empty; give at least one --set KEY=V1,V2 or --points FILE")
     for overrides in points:
         check_overrides(root / params_file, overrides)
     run_logger().info("sweep of %d experiments on %s: %s", len(points), executor, grid)
@@ -143,12 +156,13 @@ def genqc_sweep(
     else:
         names, errors = run_as_tasks(str(root), points, stages)
     metrics = experiment_metrics(root, [n for n, e in zip(names, errors, strict=True) if n and not e])
-    rows = comparison_rows(points, names, errors, metrics)
-    create_table_artifact(rows, key="genqc-sweep", description=f"sweep {label}: {' '.join(grid)}")
+    rows = comparison_rows(points, names, errors, metrics, labels)
+    what = f"points of {points_file}" if points_file else " ".join(grid)
+    create_table_artifact(rows, key="genqc-sweep", description=f"sweep {label}: {what}")
     for row in rows:
         print(row)
     failed = [f"{','.join(o)}: {e}" for o, e in zip(points, errors, strict=True) if e]
-    if failed:
+    if failed and strict:
         raise StageFailed(f"{len(failed)} of {len(points)} sweep experiments", 1, "\n\n".join(failed))
     return rows
 
@@ -161,8 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        required=True,
         help="one axis of the grid; repeat for more (the grid is their product)",
+    )
+    parser.add_argument(
+        "--points",
+        metavar="FILE",
+        default=None,
+        help="named points instead of a product: YAML with base: [K=V, ...] and points: {name: [K=V, ...]}",
     )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="experiments at once")
     parser.add_argument(
@@ -184,13 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if bool(args.grid) == bool(args.points):
+        print("genqc sweep: error: give either --set KEY=V1,V2 (repeatable) or --points FILE", file=sys.stderr)
+        return 2
     try:
         sweep = genqc_sweep
         if args.executor == "dask":
             sweep = genqc_sweep.with_options(task_runner=make_task_runner(args.address, args.workers))
         elif args.workers < 1:
             raise ConfigError(f"--workers={args.workers}: need at least 1")
-        label = "x".join(str(len(expand_grid([axis]))) for axis in args.grid)
+        label = Path(args.points).stem if args.points else "x".join(str(len(expand_grid([axis]))) for axis in args.grid)
         rows = sweep(
             grid=args.grid,
             label=label,
@@ -199,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             params_file=args.params,
             executor=args.executor,
             workers=args.workers,
+            points_file=args.points,
         )
     except GenqcError as exc:
         print(f"genqc sweep: error: {exc}", file=sys.stderr)

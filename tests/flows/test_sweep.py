@@ -9,7 +9,7 @@ import pytest
 import yaml
 from prefect_dask import DaskTaskRunner
 
-from flows.experiments import queue_statuses
+from flows.experiments import load_points, queue_statuses
 from flows.sweep import comparison_rows, genqc_sweep, make_task_runner
 from flows.sweep import main as sweep_main
 from genqc.errors import ConfigError
@@ -47,6 +47,40 @@ def test_comparison_rows_keep_failures_visible() -> None:
 def test_sweep_cli_rejects_a_bad_axis_with_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert sweep_main(["--set", "seed", "--repo", str(tmp_path)]) == 2
     assert "is not KEY=VALUE" in capsys.readouterr().err
+    assert sweep_main(["--repo", str(tmp_path)]) == 2
+    assert "give either --set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("points: {}", "non-empty 'points"),
+        ("[1, 2]", "non-empty 'points"),
+        ("points: {a: [seed=1]}\nbasis: []", "unknown top-level key"),
+        ("points: {a: seed=1}", "point 'a' must be a list"),
+        ("points: {a: [seed]}", "is not KEY=VALUE"),
+        ("base: seed=1\npoints: {a: []}", "base must be a list"),
+        ("points: {a b: []}", "must be letters, digits"),
+        ("points: {a: [", "not valid YAML"),
+    ],
+)
+def test_a_bad_points_file_exits_2_naming_what_to_fix(
+    text: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    points = tmp_path / "points.yaml"
+    points.write_text(text)
+    assert sweep_main(["--points", str(points), "--repo", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_points_start_from_the_base_and_replace_its_keys(tmp_path: Path) -> None:
+    points = tmp_path / "points.yaml"
+    points.write_text("base: [seed=5, train.steps=3]\npoints:\n  default:\n  other_seed: [seed=1]\n")
+    assert load_points(points) == [
+        ("default", ["seed=5", "train.steps=3"]),
+        ("other_seed", ["train.steps=3", "seed=1"]),
+    ]
+    assert sweep_main(["--points", str(tmp_path / "missing.yaml"), "--repo", str(tmp_path)]) == 2
 
 
 def _assert_both_points_done(rows: list[dict], repo: Path, before: str) -> None:
@@ -63,10 +97,15 @@ def _assert_both_points_done(rows: list[dict], repo: Path, before: str) -> None:
 
 
 @pytest.mark.slow
-def test_two_points_on_dvcs_queue_both_complete_and_reach_the_table(prefect_server, toy_repo: Path) -> None:
+def test_two_named_points_on_dvcs_queue_both_complete_and_reach_the_table(
+    prefect_server, toy_repo: Path, tmp_path: Path
+) -> None:
     before = (toy_repo / "params.yaml").read_text()
-    rows = genqc_sweep(grid=["seed=1,2"], label="seeds", repo_dir=str(toy_repo), executor="queue", workers=2)
+    points = tmp_path / "points.yaml"
+    points.write_text("base: [seed=5, train.steps=3]\npoints:\n  low: [seed=1]\n  high: [seed=2]\n")
+    rows = genqc_sweep(grid=[], repo_dir=str(toy_repo), executor="queue", workers=2, points_file=str(points))
     _assert_both_points_done(rows, toy_repo, before)
+    assert [(row["point"], row["seed"]) for row in rows] == [("low", "1"), ("high", "2")]  # the point's value wins
 
 
 @pytest.mark.slow
