@@ -11,7 +11,7 @@ FD∞ in the classifier space), so the breakdown is the metric phase of one fami
 feature extraction. Every step reports CPU-seconds of the process (all threads) beside wall
 seconds, and the peak RSS of the run; the load of the machine (``os.getloadavg``) is recorded.
 Results go to ``bench/results/evaluate_cost.json`` under the ``--label`` (``before``/``after``
-runs of one change sit side by side).
+runs of one change sit side by side, and give the row of bench/results/README.md).
 """
 
 from __future__ import annotations
@@ -142,8 +142,21 @@ def run(quick: bool, label: str, spaces: list[str]) -> dict[str, Any]:
     previous = RESULTS / f"{name}.json"
     runs = json.loads(previous.read_text())["figures"] if previous.exists() else {}
     runs[label] = figures
+    if isinstance(runs.get("before"), dict) and isinstance(runs.get("after"), dict):
+        runs["table"] = [_table_row(runs["before"], runs["after"])]
     write_result(name, runs)
     return figures
+
+
+def _table_row(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """bench/results/README.md's row: the metric phase's CPU-seconds before and after a change."""
+    sizes = ", ".join(f"{role} {n}" for role, n in after["sizes"].items())
+    return {
+        "what": f"evaluate's metric phase, one family ({sizes}; {after['bootstrap']} resamples)",
+        "genqc": f"after {after['total_cpu_s']} CPU-s, peak RSS {after['peak_rss_mb']} MB",
+        "peer": f"before {before['total_cpu_s']} CPU-s, peak RSS {before['peak_rss_mb']} MB",
+        "ratio": f"**{before['total_cpu_s'] / after['total_cpu_s']:.1f}x** fewer CPU-s",
+    }
 
 
 def main() -> None:

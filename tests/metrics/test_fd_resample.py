@@ -13,8 +13,12 @@ from genqc.metrics.fid import fd_from_centred_rows
 
 
 def _sets(n1: int, n2: int, dim: int, *, rank: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two shifted, rescaled Gaussian sets; with ``rank``, both inside one ``rank``-dimensional subspace."""
+    """Two shifted, rescaled Gaussian sets; with ``rank``, both inside one ``rank``-dimensional subspace;
+    with ``rank=0``, non-negative features whose spectrum decays over six decades, as CNN features' do."""
     rng = np.random.default_rng(seed)
+    if rank == 0:
+        scales = 10.0 ** -np.linspace(0.0, 6.0, dim)
+        return np.abs(rng.standard_normal((n1, dim))) * scales, np.abs(rng.standard_normal((n2, dim))) * scales * 1.1
     if rank is None:
         return rng.standard_normal((n1, dim)), rng.standard_normal((n2, dim)) * 1.1 + 0.2
     basis = rng.standard_normal((rank, dim))
@@ -33,6 +37,7 @@ SHAPES = [
     pytest.param(120, 90, 30, None, id="more-samples-than-dimensions"),
     pytest.param(60, 60, 200, 10, id="rank-deficient-n-below-d"),
     pytest.param(300, 200, 64, 5, id="rank-deficient-n-above-d"),
+    pytest.param(160, 120, 256, 0, id="decaying-spectrum"),  # eigenvalues of CᵀC (squaring C) lost 4e-9 here
 ]
 
 
@@ -69,7 +74,7 @@ def test_fd_bootstrap_equals_the_generic_bootstrap_of_fd(n1: int, n2: int, dim: 
     real, fake = _sets(n1, n2, dim, rank=rank, seed=5)
     # Rank-deficient covariances with n > D take the covariance route, whose eigenvalues of S1·S2 that
     # should be 0 come out at ±ε λ_max and add sqrt(ε λ_max) each: FD's documented 1e-6 holds there.
-    tolerance = 1e-6 if rank is not None and max(n1, n2) > dim else 1e-9
+    tolerance = 1e-6 if rank and max(n1, n2) > dim else 1e-9
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         generic = bootstrap_ci(_exact_fd, real, fake, n_resamples=12, seed=7)
