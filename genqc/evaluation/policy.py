@@ -17,10 +17,9 @@ from genqc.data.split import subset_indices
 from genqc.evaluation.errors import EvaluationSettingsError
 from genqc.evaluation.inputs import EvalSet
 from genqc.evaluation.keys import FLOOR, QUALIFIERS, RANK_DEFICIENT, RATIO
-from genqc.metrics.bootstrap import bootstrap_ci, with_ci
+from genqc.metrics.bootstrap import kid_bootstrap_ci, with_ci
 from genqc.metrics.checks import check_result
 from genqc.metrics.copying import DEFAULT_MAX_SHIFT, data_copying_ct, shifted_copies
-from genqc.metrics.kid import KID_MEAN, kid_from_features
 from genqc.metrics.memorization import MemorizationReport, memorization
 from genqc.metrics.modes import MODES_COVERED, MODES_TOTAL, ModeReport, mode_coverage
 from genqc.metrics.registry import compute, metric_key
@@ -219,13 +218,17 @@ def _kid_interval(
 ) -> dict[str, float]:
     """KID's bootstrap interval: each resample (both sets, with replacement) recomputes KID with at most
     ``subsets`` subsets, and the interval is centred on the reported KID (all subsets) as every genqc interval."""
-    fewer = {**kid, "subsets": min(kid["subsets"], subsets)}
     key = metric_key("kid", space)
-
-    def kid_mean(r: np.ndarray, f: np.ndarray) -> float:
-        return kid_from_features(r, f, seed=seed, **fewer)[KID_MEAN]
-
-    ci = bootstrap_ci(kid_mean, real, fake, n_resamples=bootstrap, level=ci_level, seed=seed, estimate=scores[key])
+    ci = kid_bootstrap_ci(
+        real,
+        fake,
+        subset_size=kid["subset_size"],
+        subsets=min(kid["subsets"], subsets),
+        n_resamples=bootstrap,
+        level=ci_level,
+        seed=seed,
+        estimate=scores[key],
+    )
     check_result("kid", {f"kid_mean interval {end}": value for end, value in ci.items()})
     return with_ci(key, scores[key], ci)
 

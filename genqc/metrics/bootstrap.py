@@ -26,10 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from genqc.metrics.checks import check_pair, is_torch
+from genqc.metrics.checks import check_pair, is_torch, to_numpy
+from genqc.metrics.fd_resample import ResampledFrechet, resample_weights
+from genqc.metrics.kid import KID_MEAN, kid_from_features, kid_subset_indices
+from genqc.metrics.kid_blocks import KernelBlocks, kernel_blocks_pay, subset_counts
 from genqc.progress import Progress
 
 CI_LOW, CI_HIGH, SE = "low", "high", "se"
+# KID subsets (count vectors) whose MMD² is computed in one batch of matrix products.
+_KID_COLUMNS = 256
 
 
 def _take(x: Any, index: np.ndarray) -> Any:
@@ -115,64 +120,85 @@ def fd_bootstrap_ci(
     """Bootstrap CI of the Fréchet distance, recomputing both Gaussians per resample.
 
     A resample with replacement is a weighting by draw counts, so the statistics come
-    from ``X.T @ (w * X)`` without copying the resampled rows (same result as
-    :func:`bootstrap_ci` with :func:`~genqc.metrics.fid.fd_from_features`, tested).
+    from the weighted rows without copying them, by the cheaper of two exact routes
+    (:class:`~genqc.metrics.fd_resample.ResampledFrechet`: weighted covariances, or the
+    cross Gram matrix formed once); the same resamples and numbers as
+    :func:`bootstrap_ci` with :func:`~genqc.metrics.fid.fd_from_features` (tested).
     """
-    from genqc.metrics.checks import to_numpy
-    from genqc.metrics.fid import _details, _symmetric, fd_from_centred_rows
-
     check_pair(real, fake, min_rows=2)
     if n_resamples < 2:
         raise ValueError(f"n_resamples must be >= 2 for an interval; got {n_resamples}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.95); got {level}")
-    x, y = to_numpy(real).astype(np.float64), to_numpy(fake).astype(np.float64)
-    # Centre once: weighted moments of centred data lose less to round-off.
-    x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
-    x -= x_mean
-    y -= y_mean
+    fd = ResampledFrechet(to_numpy(real), to_numpy(fake), resamples=n_resamples)
     rng = np.random.default_rng(seed)
-
-    def weights(n: int) -> np.ndarray:
-        return np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-
-    def weighted_stats(data: np.ndarray, w: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        # sum_i w_i (x_i - m)(x_i - m)^T = sum_i (sqrt(w_i) x_i)(sqrt(w_i) x_i)^T - n m m^T, chunk by chunk:
-        # no resampled copy of the set, and each product is a symmetric rank-k update.
-        n = data.shape[0]
-        mean = w @ data / n
-        scatter = np.zeros((data.shape[1], data.shape[1]))
-        for s in range(0, n, chunk):
-            scaled = data[s : s + chunk] * np.sqrt(w[s : s + chunk])[:, None]
-            scatter += scaled.T @ scaled
-        return mean, (scatter - n * np.outer(mean, mean)) / (n - 1)
-
-    def weighted_rows(data: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # Rows drawn zero times vanish; the rest are centred and scaled by sqrt(draw count).
-        mean = w @ data / data.shape[0]
-        kept = w > 0
-        return mean, (data[kept] - mean) * np.sqrt(w[kept])[:, None]
-
     values = np.empty(n_resamples)
-    shift = x_mean - y_mean
-    small = max(x.shape[0], y.shape[0]) < x.shape[1]  # fewer samples than dimensions: the (n1, n2) route
     with Progress(n_resamples, "bootstrap fd", unit="resample") as progress:
         for i in range(n_resamples):
-            wx, wy = weights(x.shape[0]), weights(y.shape[0])
-            if small:
-                (mx, ax), (my, ay) = weighted_rows(x, wx), weighted_rows(y, wy)
-                values[i] = fd_from_centred_rows(mx + shift - my, ax, x.shape[0], ay, y.shape[0])
-            else:
-                mx, sx = weighted_stats(x, wx)
-                my, sy = weighted_stats(y, wy)
-                # weighted scatter matrices are PSD by construction: skip frechet_distance's validity checks
-                values[i] = _details(mx + shift, _symmetric(sx), my, _symmetric(sy)).value
+            wx = resample_weights(rng, fd.n1)  # drawn in bootstrap_ci's order: real, then fake
+            values[i] = fd(wx, resample_weights(rng, fd.n2))
             progress.update()
     if estimate is None:
         from genqc.metrics.fid import fd_from_features
 
         estimate = fd_from_features(real, fake)["fd"]
     return centred_interval(values, estimate, level=level, bounds=(0.0, None))
+
+
+def kid_bootstrap_ci(
+    real: Any,
+    fake: Any,
+    *,
+    subset_size: int,
+    subsets: int,
+    n_resamples: int = 100,
+    level: float = 0.95,
+    seed: int = 0,
+    estimate: float | None = None,
+) -> dict[str, float]:
+    """Bootstrap CI of KID's mean: each resample recomputes KID over ``subsets`` seeded subsets.
+
+    The same resamples and subsets as :func:`bootstrap_ci` with
+    ``kid_from_features(r, f, subset_size=, subsets=, seed=seed)``: a subset of a resample
+    is a multiset of the original rows, so every resample's subsets are count vectors over
+    the kernel blocks formed once (:mod:`genqc.metrics.kid_blocks`) when they fit and pay;
+    otherwise each resample's KID is computed as it stands. ``subset_size`` must not
+    exceed either set.
+    """
+    check_pair(real, fake, min_rows=2)
+    if n_resamples < 2:
+        raise ValueError(f"n_resamples must be >= 2 for an interval; got {n_resamples}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95); got {level}")
+    n_real, n_fake = real.shape[0], fake.shape[0]
+    if not 2 <= subset_size <= min(n_real, n_fake):
+        raise ValueError(f"subset_size={subset_size}: between 2 and the smaller set's {min(n_real, n_fake)} rows")
+    positions = kid_subset_indices(n_real, n_fake, subset_size=subset_size, subsets=subsets, seed=seed)
+    pays = kernel_blocks_pay(n_real, n_fake, real.shape[1], positions * n_resamples)
+    if is_torch(real) or is_torch(fake) or not pays:
+
+        def kid_mean(r: Any, f: Any) -> float:
+            return kid_from_features(r, f, subset_size=subset_size, subsets=subsets, seed=seed)[KID_MEAN]
+
+        return bootstrap_ci(kid_mean, real, fake, n_resamples=n_resamples, level=level, seed=seed, estimate=estimate)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    step = max(1, _KID_COLUMNS // subsets)  # resamples per batch of count vectors
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        blocks = KernelBlocks(to_numpy(real), to_numpy(fake))
+        if estimate is None:
+            estimate = float(blocks.mmd(*subset_counts(positions, n_real, n_fake)).mean())
+        with Progress(n_resamples, "bootstrap kid", unit="resample") as progress:
+            for start in range(0, n_resamples, step):
+                multisets = []
+                for _ in range(min(step, n_resamples - start)):
+                    # bootstrap_ci's draws (real rows, then fake rows); each subset's positions taken in them
+                    rows_real, rows_fake = rng.integers(0, n_real, n_real), rng.integers(0, n_fake, n_fake)
+                    multisets += [(rows_real[ri], rows_fake[fi]) for ri, fi in positions]
+                batch = blocks.mmd(*subset_counts(multisets, n_real, n_fake)).reshape(-1, subsets).mean(axis=1)
+                values[start : start + len(batch)] = batch
+                progress.update(len(batch))
+    return centred_interval(values, estimate, level=level)
 
 
 def with_ci(name: str, value: float, ci: dict[str, float]) -> dict[str, float]:

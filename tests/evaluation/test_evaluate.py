@@ -207,8 +207,8 @@ def test_kid_reports_its_spread_over_subsets_and_bootstraps_with_fewer(digits: d
     assert m["kid_pixels"] == pytest.approx(full["kid_mean"], rel=1e-9)
     assert m["kid_pixels_std"] == pytest.approx(full["kid_std"], rel=1e-9)  # over the 10 subsets
 
-    def three_subsets(r: np.ndarray, f: np.ndarray) -> float:
-        return kid_from_features(r, f, subset_size=50, subsets=3, seed=SEED)["kid_mean"]
+    def three_subsets(r: np.ndarray, f: np.ndarray) -> float:  # float64 products, as the bootstrap's kernel blocks
+        return kid_from_features(r, f, subset_size=50, subsets=3, seed=SEED, matmul_dtype="float64")["kid_mean"]
 
     ci = bootstrap_ci(three_subsets, real, fake, n_resamples=20, seed=SEED, estimate=full["kid_mean"])
     assert m["kid_pixels_ci_low"] == pytest.approx(ci["low"], rel=1e-9)

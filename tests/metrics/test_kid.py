@@ -7,8 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from genqc.metrics import KID_MEAN, KID_STD, SubsetSizeWarning, kid_from_features
+from genqc.metrics import KID_MEAN, KID_STD, SubsetSizeWarning, bootstrap_ci, kid_from_features
+from genqc.metrics.bootstrap import kid_bootstrap_ci
 from genqc.metrics.kid import kid_subset_indices
+from genqc.metrics.kid_blocks import KernelBlocks, kernel_blocks_pay, subset_counts
 
 
 def clean_fid_kid(real, fake, subsets):
@@ -149,3 +151,46 @@ def test_cuda_tensors_give_the_cpu_values(sets):
         torch.from_numpy(real).cuda(), torch.from_numpy(fake).cuda(), subset_size=100, subsets=5, matmul_dtype="float64"
     )
     assert gpu[KID_MEAN] == pytest.approx(cpu[KID_MEAN], rel=1e-9)
+
+
+@pytest.mark.parametrize("mean,scale", [(0.0, 1.0), (10.0, 1.0), (1e3, 1.0), (1e7, 1.0), (0.0, 1e7), (1e7, 1e5)])
+def test_kernel_blocks_formed_once_match_the_exact_reference(mean, scale):
+    """The precomputed-blocks route (every subset as counts over the whole sets' kernel) is float64-exact."""
+    rng = np.random.default_rng(5)
+    step = scale / 1024
+    real = np.rint((rng.standard_normal((60, 8)) * scale + mean) / step) * step
+    fake = np.rint((rng.standard_normal((50, 8)) * scale * 1.2 + mean + 0.2 * scale) / step) * step
+    subsets = kid_subset_indices(60, 50, subset_size=40, subsets=3, seed=1)
+    ours = KernelBlocks(real, fake).mmd(*subset_counts(subsets, 60, 50)).mean()
+    assert ours == pytest.approx(exact_kid(real, fake, subsets, step), rel=1e-9)
+
+
+def test_many_subsets_take_the_blocks_route_and_give_the_per_subset_values(sets):
+    real, fake = sets
+    subsets = kid_subset_indices(300, 250, subset_size=200, subsets=40, seed=3)
+    assert kernel_blocks_pay(300, 250, 64, subsets)  # 40 subsets of 200 from 300 and 250 rows
+    assert not kernel_blocks_pay(300, 250, 64, subsets[:1])  # one subset: its own products are cheaper
+    ref = clean_fid_kid(real, fake, subsets)
+    ours = kid_from_features(real, fake, subset_size=200, subsets=40, seed=3)
+    assert ours[KID_MEAN] == pytest.approx(ref.mean(), rel=1e-9)
+    assert ours[KID_STD] == pytest.approx(ref.std(), rel=1e-8)
+
+
+def test_kid_bootstrap_equals_the_generic_bootstrap_of_kid(sets):
+    """Resample subsets as multisets of the original rows: the same intervals as resampling copies."""
+    real, fake = sets
+
+    def reference(r, f):  # float64 loop on the resampled copies, the subsets kid_from_features draws
+        return float(clean_fid_kid(r, f, kid_subset_indices(300, 250, subset_size=200, subsets=5, seed=2)).mean())
+
+    assert kernel_blocks_pay(300, 250, 64, kid_subset_indices(300, 250, subset_size=200, subsets=5, seed=2) * 30)
+    generic = bootstrap_ci(reference, real, fake, n_resamples=30, seed=2)
+    fast = kid_bootstrap_ci(real, fake, subset_size=200, subsets=5, n_resamples=30, seed=2)
+    for end in generic:
+        assert fast[end] == pytest.approx(generic[end], rel=1e-8, abs=1e-12)
+
+
+def test_kid_bootstrap_refuses_subsets_larger_than_a_set(sets):
+    real, fake = sets
+    with pytest.raises(ValueError, match="subset_size=251: between 2 and the smaller set's 250 rows"):
+        kid_bootstrap_ci(real, fake, subset_size=251, subsets=5)
