@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genqc.config import Params
 from genqc.data.bounded import MIB
 from genqc.data.labels import ASSIGNED, MAX_LABEL, ClassInfo
 from genqc.data.sources import SourceStream, open_source
@@ -69,7 +70,7 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _decide_split(stream: SourceStream, params) -> np.ndarray:
+def _decide_split(stream: SourceStream, params: Params) -> np.ndarray:
     """Once every row is known: the accounting checked, then the test mask (both splits non-empty)."""
     cfg = params.ingest
     stream.finish()
@@ -89,7 +90,7 @@ def _decide_split(stream: SourceStream, params) -> np.ndarray:
     return is_test
 
 
-def write_outputs(stream: SourceStream, params) -> dict:
+def write_outputs(stream: SourceStream, params: Params) -> dict:
     """Stream the source into every output's temporary file, then rename them all: all new or all old, never a mix.
 
     Returns the summary. The staged rows live in a hidden temporary file beside

@@ -122,6 +122,17 @@ def read_exact(handle: BinaryIO, n: int, what: str) -> np.ndarray:
     return out
 
 
+def skip_exact(handle: BinaryIO, n: int, what: str) -> None:
+    """Read and discard exactly ``n`` bytes, ``CHUNK`` at a time (one buffer); fewer is a truncated file."""
+    buffer = memoryview(bytearray(min(CHUNK, max(n, 1))))
+    got = 0
+    while got < n:
+        count = handle.readinto(buffer[: min(CHUNK, n - got)])
+        if not count:
+            raise DataError(f"{what}: truncated: its header declares {n} bytes of data, the file holds {got}")
+        got += count
+
+
 def expect_end(handle: BinaryIO, what: str) -> None:
     """Data past the declared size is refused, never read to its end (a decompression bomb's tail)."""
     if handle.read(1):
@@ -186,18 +197,23 @@ class ArrayRows:
 class IdxRows:
     """The rows of an IDX file, read ``rows`` at a time: memory is one chunk, never the file.
 
-    Opening reads and checks the header only. Each ``chunks`` pass opens the file
-    again and applies ``read_idx``'s rules as it goes: a file that ends early is
-    truncated, data past the declared size is refused (a decompression bomb's
-    tail), both as ``DataError`` naming the file.
+    Opening checks the header and then the whole file with ``read_idx``'s rules
+    (a file that ends early is truncated, data past the declared size is refused:
+    a decompression bomb's tail), both as ``DataError`` naming the file, reading
+    through one reusable buffer. Each ``chunks`` pass opens the file again and
+    applies the same rules as it goes.
     """
 
     def __init__(self, path: Path, *, max_bytes: int) -> None:
         self.path, self.max_bytes = path, max_bytes
-        with self._open() as (_, dims, dtype):
+        with self._open() as (handle, dims, dtype):
             self.shape: tuple[int, ...] = dims
             self.dtype = dtype.newbyteorder("=")
-        self.nbytes = int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+            self.nbytes = int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+            # The whole file is checked now, before any row is used: a truncated file or a bomb's tail fails
+            # here, as when the file was read whole, not after thousands of rows were encoded.
+            skip_exact(handle, self.nbytes, str(path))
+            expect_end(handle, str(path))
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[tuple[BinaryIO, tuple[int, ...], np.dtype]]:
@@ -440,7 +456,7 @@ class ParquetColumns:
 
         with open_regular(self.path) as handle:
             try:
-                yield pq.ParquetFile(handle)
+                yield pq.ParquetFile(handle, pre_buffer=False)  # pre-buffered ranges stay cached: memory grows
             except (pa.ArrowException, *self.ERRORS) as exc:
                 raise DataError(f"{self.path}: not a readable Parquet file: {exc}") from None
 

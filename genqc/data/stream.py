@@ -207,7 +207,7 @@ def _write_side(
     row_group_rows: int,
 ) -> int:
     """The staged rows where ``take`` holds, in order, with their metadata columns, written to ``target``."""
-    handle = pq.ParquetFile(staging)
+    handle = pq.ParquetFile(staging, pre_buffer=False)  # pre-buffered ranges stay cached: memory would grow
     schema = _with_columns(handle.schema_arrow, metadata)
     extra_schema = pa.Schema.from_pandas(metadata, preserve_index=False) if len(metadata.columns) else None
     writer = TableWriter(target, row_group_rows=row_group_rows, schema=schema)
@@ -243,7 +243,7 @@ def _with_columns(schema: pa.Schema, metadata: pd.DataFrame) -> pa.Schema:
 def _open(path: str | os.PathLike[str]) -> pq.ParquetFile:
     if not Path(path).is_file():
         raise FileNotFoundError(f"image table {path} not found; run the stage that writes it (see dvc.yaml)")
-    handle = pq.ParquetFile(path)
+    handle = pq.ParquetFile(path, pre_buffer=False)  # pre-buffered ranges stay cached while iterating
     missing = [c for c in (ID, LABEL, IMAGE) if c not in handle.schema_arrow.names]
     if missing:
         raise DataError(f"{path} is not an image table: missing columns {missing}")
