@@ -29,6 +29,7 @@ from genqc.data.batch import ImageBatch
 from genqc.data.table import ID, IMAGE, LABEL, table_from_batches
 from genqc.errors import DataError
 from genqc.io import atomic_path
+from genqc.progress import Progress
 
 ROW_GROUP_ROWS = 8192  # rows per Parquet row group: ~8 MB of 32 px PNGs, a few dozen MB at 64 px RGB
 
@@ -193,9 +194,10 @@ def write_split_tables(
     for name, values in extras.items():
         metadata[name] = values  # typed over all rows, as table_from_batches types a whole table's extras
     counts = []
-    for target, side in ((train, False), (test, True)):
-        part = metadata[is_test == side].reset_index(drop=True)
-        counts.append(_write_side(staging, target, is_test == side, part, row_group_rows))
+    with Progress(2 * rows, "write train and test tables", unit="row") as bar:  # each side reads every staged row
+        for target, side in ((train, False), (test, True)):
+            part = metadata[is_test == side].reset_index(drop=True)
+            counts.append(_write_side(staging, target, is_test == side, part, row_group_rows, bar))
     return counts[0], counts[1]
 
 
@@ -205,6 +207,7 @@ def _write_side(
     take: np.ndarray,
     metadata: pd.DataFrame,
     row_group_rows: int,
+    bar: Progress,
 ) -> int:
     """The staged rows where ``take`` holds, in order, with their metadata columns, written to ``target``."""
     handle = pq.ParquetFile(staging, pre_buffer=False)  # pre-buffered ranges stay cached: memory would grow
@@ -225,6 +228,7 @@ def _write_side(
                     rows = rows.append_column(field, column)
             taken += rows.num_rows
             writer.write(rows)
+            bar.update(batch.num_rows)
         return writer.close()
     finally:
         writer.abort()
