@@ -18,12 +18,14 @@ from one:
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -120,6 +122,17 @@ def read_exact(handle: BinaryIO, n: int, what: str) -> np.ndarray:
     return out
 
 
+def skip_exact(handle: BinaryIO, n: int, what: str) -> None:
+    """Read and discard exactly ``n`` bytes, ``CHUNK`` at a time (one buffer); fewer is a truncated file."""
+    buffer = memoryview(bytearray(min(CHUNK, max(n, 1))))
+    got = 0
+    while got < n:
+        count = handle.readinto(buffer[: min(CHUNK, n - got)])
+        if not count:
+            raise DataError(f"{what}: truncated: its header declares {n} bytes of data, the file holds {got}")
+        got += count
+
+
 def expect_end(handle: BinaryIO, what: str) -> None:
     """Data past the declared size is refused, never read to its end (a decompression bomb's tail)."""
     if handle.read(1):
@@ -140,7 +153,8 @@ def read_idx(path: Path, *, max_bytes: int) -> np.ndarray:
             raise DataError(f"{path}: not a readable {kind}: {exc}") from None
 
 
-def _read_idx_stream(handle: BinaryIO, what: str, max_bytes: int) -> np.ndarray:
+def _idx_header(handle: BinaryIO, what: str, max_bytes: int) -> tuple[tuple[int, ...], np.dtype]:
+    """Parse an IDX header: its dimensions and element type, the declared size checked against ``max_bytes``."""
     magic = handle.read(4)
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise DataError(f"{what} is not an IDX file (bad magic number)")
@@ -156,9 +170,73 @@ def _read_idx_stream(handle: BinaryIO, what: str, max_bytes: int) -> np.ndarray:
     dtype = np.dtype(IDX_DTYPES[magic[2]])
     nbytes = int(np.prod(dims, dtype=object)) * dtype.itemsize  # Python ints: no int64 wrap-around
     check_size(nbytes, max_bytes, f"{what} (dimensions {dims})")
-    data = read_exact(handle, nbytes, what)
+    return dims, dtype
+
+
+def _read_idx_stream(handle: BinaryIO, what: str, max_bytes: int) -> np.ndarray:
+    dims, dtype = _idx_header(handle, what, max_bytes)
+    data = read_exact(handle, int(np.prod(dims, dtype=object)) * dtype.itemsize, what)
     expect_end(handle, what)
     return data.view(dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+class ArrayRows:
+    """An in-memory array read in row chunks: the reader of arrays a source already holds (builtin datasets)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self.shape: tuple[int, ...] = tuple(array.shape)
+        self.dtype = array.dtype
+
+    def chunks(self, rows: int) -> Iterator[np.ndarray]:
+        """Views of ``rows`` rows at a time, in order."""
+        for begin in range(0, self.shape[0], rows):
+            yield self.array[begin : begin + rows]
+
+
+class IdxRows:
+    """The rows of an IDX file, read ``rows`` at a time: memory is one chunk, never the file.
+
+    Opening checks the header and then the whole file with ``read_idx``'s rules
+    (a file that ends early is truncated, data past the declared size is refused:
+    a decompression bomb's tail), both as ``DataError`` naming the file, reading
+    through one reusable buffer. Each ``chunks`` pass opens the file again and
+    applies the same rules as it goes.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int) -> None:
+        self.path, self.max_bytes = path, max_bytes
+        with self._open() as (handle, dims, dtype):
+            self.shape: tuple[int, ...] = dims
+            self.dtype = dtype.newbyteorder("=")
+            self.nbytes = int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+            # The whole file is checked now, before any row is used: a truncated file or a bomb's tail fails
+            # here, as when the file was read whole, not after thousands of rows were encoded.
+            skip_exact(handle, self.nbytes, str(path))
+            expect_end(handle, str(path))
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[tuple[BinaryIO, tuple[int, ...], np.dtype]]:
+        gzipped = self.path.name.endswith(".gz")
+        with open_regular(self.path) as raw:
+            handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+            try:
+                dims, dtype = _idx_header(handle, str(self.path), self.max_bytes)
+                yield handle, dims, dtype
+            except DECOMPRESS_ERRORS as exc:
+                raise DataError(f"{self.path}: not a readable {'gzip stream' if gzipped else 'file'}: {exc}") from None
+
+    def chunks(self, rows: int) -> Iterator[np.ndarray]:
+        """Chunks of at most ``rows`` rows, in native byte order, in file order."""
+        what = str(self.path)
+        with self._open() as (handle, dims, dtype):
+            row_shape, n = dims[1:], dims[0]
+            row_bytes = int(np.prod(row_shape, dtype=object)) * dtype.itemsize
+            for begin in range(0, n, rows):
+                count = min(rows, n - begin)
+                data = read_exact(handle, count * row_bytes, what)
+                yield data.view(dtype).reshape((count, *row_shape)).astype(self.dtype, copy=False)
+            expect_end(handle, what)
 
 
 # --------------------------------------------------------------------------- NPZ
@@ -194,7 +272,10 @@ def read_npz(path: Path, *, max_bytes: int) -> tuple[dict[str, np.ndarray], list
     return arrays, notes
 
 
-def _read_npy(member: BinaryIO, what: str, max_bytes: int, member_size: int) -> np.ndarray:
+def _npy_header(
+    member: BinaryIO, what: str, max_bytes: int, member_size: int
+) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Parse a .npy member's header; refuse pickles and sizes over the limit or unlike the member's size."""
     try:
         version = np.lib.format.read_magic(member)
         if version == (1, 0):
@@ -216,10 +297,108 @@ def _read_npy(member: BinaryIO, what: str, max_bytes: int, member_size: int) -> 
             f"{what}: its header declares {human_bytes(nbytes)} of data (shape {shape}) but the "
             f"member holds {human_bytes(member_size - member.tell())}"
         )
-    data = read_exact(member, nbytes, what)
+    return shape, fortran, dtype
+
+
+def _read_npy(member: BinaryIO, what: str, max_bytes: int, member_size: int) -> np.ndarray:
+    shape, fortran, dtype = _npy_header(member, what, max_bytes, member_size)
+    data = read_exact(member, int(np.prod(shape, dtype=object)) * dtype.itemsize, what)
     expect_end(member, what)
     array = data.view(dtype).reshape(shape, order="F" if fortran else "C")
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
+class NpzArchive:
+    """An ``.npz`` archive's arrays, catalogued from their headers and read whole or in row chunks.
+
+    ``NpzArchive(path, max_bytes=...)`` reads every member's ``.npy`` header
+    (and nothing else) with ``read_npz``'s rules: pickles refused, each declared
+    size checked against what is left of ``max_bytes`` before anything is read.
+    ``read(key)`` then reads one array whole (labels, attributes) and
+    ``rows(key)`` gives a reader of its rows in chunks (the images), so an
+    archive's pixels are never all in memory. Data is read within its declared
+    size: a member that ends early or holds more is a ``DataError``.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int) -> None:
+        self.path = path
+        self.notes: list[str] = []
+        self.members: dict[str, tuple[zipfile.ZipInfo, tuple[int, ...], bool, np.dtype]] = {}
+        with self._archive() as archive:
+            budget = max_bytes
+            for info in archive.infolist():
+                what = f"{path}[{info.filename}]"
+                if not info.filename.endswith(".npy"):  # folders, other files (is_dir() fails on an empty name)
+                    self.notes.append(f"{path.name}: member {info.filename!r} is not a .npy array; not read")
+                    continue
+                key = info.filename[: -len(".npy")]
+                if key in self.members:
+                    raise DataError(f"{what}: the archive holds two members named {info.filename!r}")
+                check_size(info.file_size, budget, what)
+                with self._member(archive, info) as member:
+                    shape, fortran, dtype = _npy_header(member, what, budget, info.file_size)
+                self.members[key] = (info, shape, fortran, dtype)
+                budget -= int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+    @contextlib.contextmanager
+    def _archive(self) -> Iterator[zipfile.ZipFile]:
+        with open_regular(self.path) as raw:
+            try:
+                archive = zipfile.ZipFile(raw)
+            except DECOMPRESS_ERRORS as exc:
+                raise DataError(f"{self.path}: not an .npz archive (np.savez writes one): {exc}") from None
+            with archive:
+                yield archive
+
+    @contextlib.contextmanager
+    def _member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[BinaryIO]:
+        try:
+            with archive.open(info) as member:
+                yield member
+        except DECOMPRESS_ERRORS as exc:
+            raise DataError(f"{self.path}[{info.filename}]: damaged archive member: {exc}") from None
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.members[key][1]
+
+    def read(self, key: str) -> np.ndarray:
+        """One array, whole (within its declared size)."""
+        info, shape, _, dtype = self.members[key]
+        what = f"{self.path}[{info.filename}]"
+        with self._archive() as archive, self._member(archive, info) as member:
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            return _read_npy(member, what, nbytes, info.file_size)
+
+    def rows(self, key: str) -> NpyRows:
+        """A row-chunk reader of one array (an ``ArrayRows`` over the whole array when it is Fortran-ordered)."""
+        return NpyRows(self, key)
+
+
+class NpyRows:
+    """The rows of one ``.npz`` member, ``rows`` at a time: memory is one chunk (see ``NpzArchive``)."""
+
+    def __init__(self, archive: NpzArchive, key: str) -> None:
+        self.archive, self.key = archive, key
+        _, shape, _, dtype = archive.members[key]
+        self.shape: tuple[int, ...] = shape
+        self.dtype = dtype.newbyteorder("=")
+
+    def chunks(self, rows: int) -> Iterator[np.ndarray]:
+        info, shape, fortran, dtype = self.archive.members[self.key]
+        if fortran or len(shape) == 0:  # a column-major array has no contiguous rows: read whole (bounded)
+            yield from ArrayRows(self.archive.read(self.key)).chunks(rows)
+            return
+        what = f"{self.archive.path}[{info.filename}]"
+        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        row_shape, n = shape[1:], shape[0]
+        row_bytes = int(np.prod(row_shape, dtype=object)) * dtype.itemsize
+        with self.archive._archive() as archive, self.archive._member(archive, info) as member:
+            _npy_header(member, what, nbytes, info.file_size)
+            for begin in range(0, n, rows):
+                count = min(rows, n - begin)
+                data = read_exact(member, count * row_bytes, what)
+                yield data.view(dtype).reshape((count, *row_shape)).astype(self.dtype, copy=False)
+            expect_end(member, what)
 
 
 # --------------------------------------------------------------------------- Parquet
@@ -243,3 +422,52 @@ def read_parquet(path: Path, *, max_bytes: int):  # -> pd.DataFrame (pandas impo
         duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise ConfigError(f"{path}: columns {duplicated} appear more than once; give each column one name")
     return frame
+
+
+class ParquetColumns:
+    """A Parquet file read column by column: the small columns whole, the image column in row chunks.
+
+    Opening checks the metadata's declared uncompressed size against
+    ``max_bytes`` (as ``read_parquet``) and refuses duplicated column names;
+    ``iter_column`` then reads one column a row group at a time, so a table's
+    images are never all in memory (memory is at most one row group's column).
+    """
+
+    ERRORS = (OSError, ValueError, TypeError, KeyError)  # with pyarrow's ArrowException, added when opened
+
+    def __init__(self, path: Path, *, max_bytes: int) -> None:
+        self.path = path
+        with self._file() as parquet:
+            metadata = parquet.metadata
+            declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+            check_size(declared, max_bytes, str(path))
+            names = list(parquet.schema_arrow.names)
+            pandas = parquet.schema_arrow.pandas_metadata or {}
+        index = {name for name in pandas.get("index_columns", []) if isinstance(name, str)}
+        self.columns = [name for name in names if name not in index]  # the columns pandas.read_parquet gives
+        duplicated = sorted({name for name in self.columns if self.columns.count(name) > 1})
+        if duplicated:
+            raise ConfigError(f"{path}: columns {duplicated} appear more than once; give each column one name")
+
+    @contextlib.contextmanager
+    def _file(self):  # -> Iterator[pq.ParquetFile]
+        import pyarrow as pa  # deferred: see read_parquet
+        import pyarrow.parquet as pq
+
+        with open_regular(self.path) as handle:
+            try:
+                yield pq.ParquetFile(handle, pre_buffer=False)  # pre-buffered ranges stay cached: memory grows
+            except (pa.ArrowException, *self.ERRORS) as exc:
+                raise DataError(f"{self.path}: not a readable Parquet file: {exc}") from None
+
+    def read_except(self, column: str):  # -> pd.DataFrame
+        """Every column but ``column``, with the dtypes ``pandas.read_parquet`` gives."""
+        with self._file() as parquet:
+            wanted = [name for name in self.columns if name != column]
+            return parquet.read(columns=wanted, use_pandas_metadata=True).to_pandas()
+
+    def iter_column(self, column: str, *, rows: int) -> Iterator[list]:
+        """One column's values as Python objects, at most ``rows`` at a time, in row order."""
+        with self._file() as parquet:
+            for batch in parquet.iter_batches(batch_size=rows, columns=[column], use_pandas_metadata=False):
+                yield batch.column(0).to_pylist()

@@ -20,6 +20,7 @@ configured size by the same, documented rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
@@ -74,6 +75,25 @@ def white_level(array: np.ndarray) -> tuple[float, str | None]:
     if high <= 255:
         return 255.0, None
     return 65535.0, f"{array.dtype} pixels above 255 (max {high}): read as 16-bit (white = 65535)"
+
+
+def white_level_of_chunks(chunks: Iterable[np.ndarray], dtype: np.dtype) -> tuple[float, str | None]:
+    """``white_level`` of an array read in row chunks: the same answer, with one chunk in memory at a time.
+
+    uint8 and uint16 need no pass over the data (the chunks are not read).
+    """
+    dtype = np.dtype(dtype)
+    if dtype in (np.uint8, np.uint16) or dtype.kind not in "uif":
+        return white_level(np.zeros(0, dtype))
+    high: float | int | None = None
+    for chunk in chunks:
+        values = chunk[np.isfinite(chunk)] if dtype.kind == "f" else chunk
+        if values.size:
+            top = values.max().item()
+            high = top if high is None else max(high, top)
+    if high is None:
+        return white_level(np.zeros(0, dtype))
+    return white_level(np.array([high], dtype))
 
 
 def rows_to_uint8(array: np.ndarray, *, white: float) -> tuple[np.ndarray, list[str | None]]:

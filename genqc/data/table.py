@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from genqc.data.batch import ImageBatch
 from genqc.errors import DataError
 from genqc.progress import Progress
 
@@ -131,20 +131,6 @@ def intensity_stats(images: np.ndarray) -> dict[str, np.ndarray]:
         zeros = np.zeros(len(images))
         return {MEAN: zeros, STD: zeros, MIN: zeros, MAX: zeros}
     return {MEAN: flat.mean(axis=1), STD: flat.std(axis=1), MIN: flat.min(axis=1), MAX: flat.max(axis=1)}
-
-
-@dataclass
-class ImageBatch:
-    """One batch of standardised images and what is known about each, as a source yields it."""
-
-    images: np.ndarray  # (B, H, W, C) uint8
-    labels: Sequence[int] | np.ndarray
-    ids: Sequence[str]
-    class_names: Sequence[str] | None = None
-    orig_sizes: Sequence[tuple[int, int]] | None = None
-    orig_modes: Sequence[str] | None = None
-    sources: Sequence[str] | None = None
-    extra: dict[str, Sequence] | None = None
 
 
 def stats_block(image_shape: tuple[int, ...]) -> int:

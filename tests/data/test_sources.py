@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from genqc.data.sources import load_source, parse_source, read_idx
+from genqc.data.sources import load_source, open_source, parse_source, read_idx
 from genqc.data.table import encode_png
 from genqc.errors import ConfigError, DataError
 
@@ -281,3 +281,74 @@ def test_an_idx_file_linking_out_of_its_directory_is_refused(tmp_path: Path) -> 
     write_idx(source / "train-labels-idx1-ubyte", np.array([0, 1]), gz=False)
     with pytest.raises(ConfigError, match="train-images-idx3-ubyte is a link leading outside the directory"):
         load_source(f"idx:{source}", **SIZE)
+
+
+def _source_files(tmp_path: Path) -> dict[str, str]:
+    """One dataset of 30 RGB 12x12 images (labels i % 3) as every file kind a source reads."""
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (30, 12, 12, 3), dtype=np.uint8)
+    labels = np.arange(30) % 3
+    np.savez(tmp_path / "d.npz", images=images, labels=labels, site=np.array(list("ab") * 15))
+    pd.DataFrame(
+        {"id": [f"p{i}" for i in range(30)], "label": labels, "image": [encode_png(x) for x in images]}
+    ).to_parquet(tmp_path / "d.parquet", row_group_size=4)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        (tmp_path / "folder" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "folder" / str(label) / f"{i:02d}.png")
+    (tmp_path / "idx").mkdir()
+    gray = images.mean(axis=3).astype(np.uint8)
+    write_idx(tmp_path / "idx" / "train-images-idx3-ubyte", gray, gz=True)
+    write_idx(tmp_path / "idx" / "train-labels-idx1-ubyte", labels, gz=True)
+    return {
+        "npz": f"npz:{tmp_path / 'd.npz'}",
+        "parquet": f"parquet:{tmp_path / 'd.parquet'}",
+        "folder": f"folder:{tmp_path / 'folder'}",
+        "idx": f"idx:{tmp_path / 'idx'}",
+    }
+
+
+# Rows per batch at batch_bytes=960: arrays are read in chunks of raw rows (12x12x3 = 432 bytes, the larger of
+# raw and standardised); encoded files are decoded one at a time, so only their standardised 8x8x3 rows count.
+BATCH_ROWS = {"npz": 2, "idx": 960 // (12 * 12), "parquet": 5, "folder": 5}
+
+
+@pytest.mark.parametrize("kind", sorted(BATCH_ROWS))
+def test_a_source_streams_batches_bounded_by_batch_bytes_and_the_same_rows(tmp_path: Path, kind: str) -> None:
+    spec = _source_files(tmp_path)[kind]
+    channels = 1 if kind == "idx" else 3
+    stream = open_source(spec, size=8, channels=channels, resize="stretch", batch_bytes=960)
+    batches = list(stream)
+    sizes = [len(b.images) for b in batches]
+    assert max(sizes) == BATCH_ROWS[kind] and len(batches) >= 30 // BATCH_ROWS[kind]  # never the whole set at once
+    assert stream.rows == 30 and stream.n_inputs == 30 and stream.rejected == []
+    whole = load_source(spec, size=8, channels=channels, resize="stretch")  # default batch: the whole set at once
+    assert np.array_equal(np.concatenate([b.images for b in batches]), whole.images)
+    assert [i for b in batches for i in b.ids] == whole.ids
+    assert stream.labels.tolist() == whole.labels.tolist()
+    assert stream.finish() == whole.classes
+
+
+def test_a_truncated_or_overlong_idx_is_refused_before_any_row_is_streamed(tmp_path: Path) -> None:
+    images = np.zeros((10, 4, 4), np.uint8)
+    write_idx(tmp_path / "train-images-idx3-ubyte", images, gz=True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(10), gz=False)
+    data = gzip.decompress((tmp_path / "train-images-idx3-ubyte.gz").read_bytes())
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(data[:-20]))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: truncated: its header declares 160 bytes"):
+        open_source(f"idx:{tmp_path}", size=4, channels=1, resize="stretch", batch_bytes=16 * 3)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(data + b"\0"))
+    with pytest.raises(DataError, match="holds more data than its header declares"):
+        open_source(f"idx:{tmp_path}", size=4, channels=1, resize="stretch", batch_bytes=16 * 3)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(data))
+    assert len(list(open_source(f"idx:{tmp_path}", size=4, channels=1, resize="stretch", batch_bytes=16 * 3))) == 4
+
+
+def test_npz_images_in_fortran_order_or_big_endian_stream_like_c_order(tmp_path: Path) -> None:
+    images = np.random.default_rng(6).integers(0, 60000, (9, 5, 5)).astype(">u2")
+    np.savez(tmp_path / "c.npz", images=images, labels=np.arange(9) % 2)
+    np.savez(tmp_path / "f.npz", images=np.asfortranarray(images), labels=np.arange(9) % 2)
+    loaded = [
+        load_source(f"npz:{tmp_path / name}", size=5, channels=1, resize="stretch") for name in ("c.npz", "f.npz")
+    ]
+    expected = np.rint(images.astype(np.float64) / 257).astype(np.uint8)[:, :, :, None]
+    assert np.array_equal(loaded[0].images, expected) and np.array_equal(loaded[1].images, expected)

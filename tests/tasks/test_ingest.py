@@ -187,8 +187,8 @@ def test_a_write_error_is_one_line_exit_1_and_keeps_the_previous_outputs(tmp_pat
     )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines() == [
-        "genqc ingest: error: cannot write data/ingest/train.parquet: File too large; the previous outputs are left "
-        "as they were"
+        "genqc ingest: error: cannot write data/ingest/ (the rows staged for train.parquet and test.parquet): File "
+        "too large; the previous outputs are left as they were"
     ]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing half-written, no temporary left
 
