@@ -246,3 +246,11 @@ def test_every_evaluate_knob_of_the_params_is_a_keyword_of_genqc_evaluate() -> N
     keywords = {n for n, p in inspect.signature(evaluate).parameters.items() if p.kind is p.KEYWORD_ONLY}
     assert set(EvaluateParams.EVALUATE_KNOBS) <= keywords
     assert set(EvaluateParams().evaluate_options()) == set(EvaluateParams.EVALUATE_KNOBS)
+
+
+def test_an_unquoted_off_severity_means_off(tmp_path: Path) -> None:
+    # YAML 1.1 reads `off` as false; `dvc exp run -S validate.severity.label_kl=off` writes it unquoted
+    text = (REPO / "params.yaml").read_text().replace("    label_kl: error ", "    label_kl: off ")
+    assert "label_kl: off" in text
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml").validate_.severity.label_kl == "off"
