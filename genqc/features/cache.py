@@ -73,7 +73,7 @@ def hash_from_content_hashes(hashes: Iterable[str]) -> str:
 
 
 def data_hash(images: ImageInput) -> str:
-    """Hash of the pixels: uint8 (N, H, W, C), a list of (H, W, C) arrays, or a float tensor in [-1, 1].
+    """Hash of the pixels: uint8 (N, H, W, C), a list of (H, W, C) arrays, lazy rows, or a float tensor in [-1, 1].
 
     Equal to ``hash_from_content_hashes`` of the same images' table hashes, so a table
     and its decoded array share cache entries.
@@ -84,6 +84,9 @@ def data_hash(images: ImageInput) -> str:
         from genqc.data.tensors import tensor_to_uint8
 
         images = tensor_to_uint8(images)  # features are extracted from the rounded pixels too
+    elif hasattr(images, "rows"):  # LazyImages: decoded a chunk at a time, never whole
+        lazy, n = images, len(images)
+        images = (image for start in range(0, n, 256) for image in lazy.rows(np.arange(start, min(start + 256, n))))
     return hash_from_content_hashes(content_hash(image) for image in images)
 
 
