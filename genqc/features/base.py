@@ -87,7 +87,7 @@ def to_uint8_batches(images: ImageInput, batch_size: int) -> Iterator[list[np.nd
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if isinstance(images, LazyImages) and not isinstance(images, np.ndarray | torch.Tensor | list | tuple):
+    if isinstance(images, LazyImages):  # before the sequence case: a lazy set is never listed whole
         return (
             _checked_batch(images.rows(np.arange(i, min(i + batch_size, len(images)))), i)
             for i in range(0, len(images), batch_size)
