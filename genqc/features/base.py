@@ -136,6 +136,9 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
 
     weights_sha256: str
     verified: bool  # the weights are the ones the name promises (SHA-256 checked); else results say "unverified"
+    # images per network pass at most, whatever ``batch_size``: the bound on activation memory for networks that
+    # upsample to 224-299 px (None: the whole batch). Passes are per image in eval mode, so features do not change.
+    max_forward: ClassVar[int | None] = None
 
     @property
     def identity(self) -> str:
@@ -195,10 +198,14 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
         chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in wanted}
         with torch.inference_mode(), Progress(len(images), f"extract {self.name}", unit="img") as progress:
             for batch in to_uint8_batches(images, batch_size):
-                prepared = self._prepare(batch, target).contiguous(memory_format=torch.channels_last)
-                outputs = self.forward_layers(prepared)
-                for layer in wanted:
-                    chunks[layer].append(outputs[layer].float().cpu().numpy())
+                step = self.max_forward or len(batch)
+                for start in range(0, len(batch), step):
+                    part = batch[start : start + step]
+                    prepared = self._prepare(part, target).contiguous(memory_format=torch.channels_last)
+                    outputs = self.forward_layers(prepared)
+                    for layer in wanted:
+                        chunks[layer].append(outputs[layer].float().cpu().numpy())
+                    del prepared, outputs  # free this pass's activations before the next one is made
                 progress.update(len(batch))
         return {
             layer: np.concatenate(parts) if parts else np.zeros((0, self.layer_dims[layer]), np.float32)
