@@ -82,7 +82,7 @@ def merged(base: dict, override: dict) -> dict:
 def stage_commands(params: dict) -> list[list[str]]:
     """dvc.yaml's stages in order, the matrix stages once per family of train.models."""
     families = params.get("train", {}).get("models", ["dcgan", "vae"])
-    head = [["ingest"], ["validate"], ["augment"], ["classifier"]]
+    head = [["ingest"], ["validate"], ["augment"], ["classifier"], ["features"]]
     per_family = [[stage, "--model", m] for stage in ("train", "sample", "evaluate") for m in families]
     return head + per_family + [["publish"], ["report"]]
 

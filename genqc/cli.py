@@ -40,6 +40,7 @@ STAGES = {
     "validate": "check data quality and bias (Great Expectations); the CI gate",
     "augment": "write data/augment/train.parquet with augmented copies",
     "classifier": "train the domain classifier used as an evaluation network",
+    "features": "extract the real reference sets' features once per data version into data/features/store",
     "train": "train the generator (dcgan | vae | ddpm) with checkpoints and EMA",
     "sample": "draw data/sample/<model>/samples.parquet from the trained model",
     "evaluate": "compute metrics with confidence intervals and apply the gates",

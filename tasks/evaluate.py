@@ -1,7 +1,9 @@
 """DVC stage ``evaluate@<family>``: samples vs real images -> metrics with intervals and floors, plots, gates.
 
-params -> the image tables and extractors -> ``genqc.evaluate`` (every rule of
-evaluation lives there) -> metrics.json, plot rows and the nearest pairs,
+params -> the image tables, extractors and the features stage's store of the real
+sets' features -> ``genqc.evaluate`` (every rule of evaluation lives there; it
+extracts only the samples, and any real set the store does not hold verified)
+-> metrics.json, plot rows and the nearest pairs,
 written atomically -> a one-screen summary and the gates. A failed gate exits 1
 only after every output is written, so the failing run can still be inspected.
 """
@@ -12,7 +14,7 @@ import argparse
 import json
 from typing import Any
 
-from genqc.config import EvaluateParams, Params
+from genqc.config import Params
 from genqc.data.table import read_table
 from genqc.errors import ConfigError, GateFailure
 from genqc.evaluation.errors import EvaluationSettingsError
@@ -21,15 +23,14 @@ from genqc.evaluation.inputs import EvalSet
 from genqc.evaluation.keys import FLOOR, QUALIFIERS, RECONSTRUCTING_FAMILIES
 from genqc.evaluation.reconstruction import model_reconstructor
 from genqc.evaluation.result import EvaluationResult
-from genqc.features import build_extractor
+from genqc.features.cache import FeatureCache
 from genqc.gates import evaluate_gates, format_number, format_value, gate_rows, verdicts
 from genqc.io import write_json, write_parquet
 from genqc.training.checkpoint import EMA_FILE, load_checkpoint
 from genqc.training.device import resolve_device
-from tasks.common import params_from_args, print_table
+from tasks.common import evaluation_extractors, params_from_args, print_table
 from tasks.paths import (
-    CLASSIFIER_CHECKPOINT,
-    FEATURE_CACHE,
+    FEATURE_STORE,
     VALIDATED_TEST,
     VALIDATED_TRAIN,
     checkpoints_dir,
@@ -39,24 +40,6 @@ from tasks.paths import (
     sample_summary_path,
     samples_path,
 )
-
-
-def _extractor(name: str, cfg: EvaluateParams) -> Any:
-    if name == "classifier":
-        if not CLASSIFIER_CHECKPOINT.is_file():
-            raise ConfigError(
-                f"evaluate.extractors lists 'classifier' but {CLASSIFIER_CHECKPOINT} is missing; run "
-                "`dvc repro classifier` first or remove it from evaluate.extractors"
-            )
-        return build_extractor("classifier", checkpoint=CLASSIFIER_CHECKPOINT)
-    if name == "inception":
-        if not cfg.inception_weights:
-            raise ConfigError(
-                "evaluate.extractors lists 'inception' but evaluate.inception_weights is null; give "
-                "the path of the pt_inception-2015-12-05 weights file"
-            )
-        return build_extractor("inception", weights=cfg.inception_weights)
-    return build_extractor(name)
 
 
 def _reconstructor(family: str, device: Any) -> Any:
@@ -78,10 +61,7 @@ def run(params: Params, family: str, device: Any) -> EvaluationResult:
     by the library as MetricFailure naming the metric.
     """
     cfg = params.evaluate
-    extractors = {
-        name: _extractor(name, cfg)
-        for name in dict.fromkeys([*cfg.extractors, *(["classifier"] if cfg.classifier else [])])
-    }
+    extractors, classifier = evaluation_extractors(cfg)
     samples = EvalSet.from_table(read_table(str(samples_path(family))))
     if len(samples) < 2:
         raise ConfigError(
@@ -92,12 +72,13 @@ def run(params: Params, family: str, device: Any) -> EvaluationResult:
             samples,
             EvalSet.from_table(read_table(str(VALIDATED_TEST))),
             train=EvalSet.from_table(read_table(str(VALIDATED_TRAIN))),
-            extractors=[extractors[name] for name in cfg.extractors],
-            classifier=extractors.get("classifier") if cfg.classifier else None,
+            extractors=extractors,
+            classifier=classifier,
             seed=params.seed,
             **cfg.evaluate_options(),
             device=device,
-            feature_cache=FEATURE_CACHE,
+            # the features stage's store: the real sets' features, verified on load; evaluate never writes to it
+            feature_cache=FeatureCache(FEATURE_STORE, read_only=True),
             reconstruct=_reconstructor(family, device),
             reconstruction_batch_size=cfg.batch_size,
             sampling=_sample_summary(family),

@@ -40,6 +40,11 @@ AUGMENT_SUMMARY = AUGMENT_DIR / "summary.json"
 CLASSIFIER_DIR = DATA / "classifier"
 CLASSIFIER_CHECKPOINT = CLASSIFIER_DIR / "classifier.pt"
 CLASSIFIER_METRICS = CLASSIFIER_DIR / "metrics.json"
+# features: the real reference sets' features, once per data version (a content-keyed store; sample and
+# evaluate open it read-only)
+FEATURES_DIR = DATA / "features"
+FEATURE_STORE = FEATURES_DIR / "store"  # <extractor>/<content key>.npz, as genqc.features.cache lays them out
+FEATURES_SUMMARY = FEATURES_DIR / "summary.json"  # which matrices the store holds, their shapes; a DVC metric
 # train, sample, evaluate: one folder per model family under each of these
 TRAIN_DIR = DATA / "train"
 TRAIN_REPORTS = REPORTS / "train"
@@ -50,7 +55,8 @@ EVALUATE_REPORTS = REPORTS / "evaluate"
 # publish, report
 METRICS_FILE = REPORTS / "metrics.json"  # the primary family's (train.model) metrics: the contract path
 REPORT = REPORTS / "report.html"
-# Not a DVC output: features of real images, keyed by content and extractor, shared by sample and evaluate.
+# Not a DVC output and no stage's: a private content-keyed feature cache for tools that evaluate many sample
+# sets outside the pipeline (bench/gates.py); the stages read the features store above.
 FEATURE_CACHE = DATA / "cache" / "features"
 EVALUATE_PLOTS = ("class_histogram", "spectrum", "prdc")  # reports/evaluate/<family>/plots/<name>.json
 
@@ -126,6 +132,8 @@ def declared(family: str) -> set[Path]:
         AUGMENT_SUMMARY,
         CLASSIFIER_CHECKPOINT,
         CLASSIFIER_METRICS,
+        FEATURE_STORE,
+        FEATURES_SUMMARY,
         METRICS_FILE,
         REPORT,
         TRAIN_REPORTS,

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from genqc.config import Params
-from genqc.data.split import subset_indices
-from genqc.data.table import SHA256, decode_images, images_to_table, read_table
+from genqc.data.table import images_to_table, read_table
 from genqc.errors import ConfigError, DataError
+from genqc.evaluation.inputs import EvalSet
+from genqc.evaluation.references import capped_train_set
 from genqc.features import build_extractor
-from genqc.features.cache import FeatureCache, extract_cached, hash_from_content_hashes
+from genqc.features.cache import FeatureCache, extract_cached
 from genqc.io import write_json, write_parquet
 from genqc.sampling import NO_LABEL, SCORE, Source, classifier_scorer, sample_images
 from genqc.training.checkpoint import EMA_FILE, LAST, load_checkpoint
@@ -31,7 +32,7 @@ from genqc.training.grid import image_grid, save_png
 from tasks.common import params_from_args, print_table
 from tasks.paths import (
     CLASSIFIER_CHECKPOINT,
-    FEATURE_CACHE,
+    FEATURE_STORE,
     VALIDATED_TRAIN,
     checkpoints_dir,
     rejected_path,
@@ -83,15 +84,14 @@ def _scorer(params: Params, train: pd.DataFrame | None, device: object):
 
     extractor = build_extractor("classifier", checkpoint=CLASSIFIER_CHECKPOINT)
     real = None
-    if train is not None:
-        subset = train.iloc[subset_indices(len(train), params.evaluate.max_train, params.seed)]
-        images_hash = hash_from_content_hashes(subset[SHA256]) if SHA256 in subset.columns else None
+    if train is not None:  # evaluate's capped train subset, whose features the features stage stored
+        subset = capped_train_set(EvalSet.from_table(train), max_train=params.evaluate.max_train, seed=params.seed)
         real = extract_cached(
             extractor,
-            decode_images(subset),
+            subset,
             layers=["pool"],
-            cache=FeatureCache(FEATURE_CACHE),
-            images_hash=images_hash,
+            cache=FeatureCache(FEATURE_STORE, read_only=True),
+            images_hash=subset.data_hash,
             batch_size=params.evaluate.batch_size,
             device=device,
         )["pool"]

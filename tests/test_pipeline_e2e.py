@@ -48,6 +48,7 @@ def test_dvc_repro_runs_the_whole_chain_and_a_second_run_does_nothing(tmp_path: 
         "validate",
         "augment",
         "classifier",
+        "features",
         "train@dcgan",
         "sample@dcgan",
         "evaluate@dcgan",

@@ -44,8 +44,9 @@ from genqc.evaluation.policy import (
     shifted_copy_summary,
     with_floor,
 )
+from genqc.evaluation.references import feature_layers
 from genqc.evaluation.result import EvaluationResult
-from genqc.features.cache import FeatureCache, extract_cached
+from genqc.features.cache import FeatureCache, extract_cached, load_verified
 from genqc.metrics.fid import fd_from_features
 from genqc.metrics.reconstruction import reconstruction_metrics
 from genqc.metrics.registry import metric_key
@@ -60,7 +61,13 @@ ALL_METRICS = (*DISTANCE_METRICS, "is")
 
 
 class _Features:
-    """Features of each (extractor, set), extracted once (through the content-keyed cache when given)."""
+    """Features of each (extractor, set), extracted once (through the content-keyed cache or store when given).
+
+    Sets are read batch by batch from their tables (never decoded whole for this). The
+    floor's features are rows of the capped train subset's whenever those are at hand
+    (extracted already, or verified in the cache, as the pipeline's feature store holds
+    them): the floor is drawn from that subset, so no real image is extracted twice.
+    """
 
     def __init__(
         self,
@@ -78,18 +85,46 @@ class _Features:
     def __call__(self, net: FeatureExtractor, role: str) -> dict[str, np.ndarray]:
         key = (id(net), role)
         if key not in self._done:
-            layers = sorted({net.layer_for("fd"), *(["logits"] if net is self.scorer else [])})
-            images = self.sets[role]
-            self._done[key] = extract_cached(
+            from_train = self._floor_from_train(net) if role == "floor" else None
+            self._done[key] = from_train if from_train is not None else self._extract(net, role)
+        return self._done[key]
+
+    def _extract(self, net: FeatureExtractor, role: str) -> dict[str, np.ndarray]:
+        images = self.sets[role]
+        return extract_cached(
+            net,
+            images,
+            layers=feature_layers(net, scorer=net is self.scorer),
+            cache=self.cache,
+            images_hash=images.data_hash,
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    def _floor_from_train(self, net: FeatureExtractor) -> dict[str, np.ndarray] | None:
+        """The floor's rows of the train subset's features, or None when those are neither computed nor stored."""
+        if "train" not in self.sets:
+            return None
+        train = self.sets["train"]
+        layers = feature_layers(net, scorer=net is self.scorer)
+        known = self._done.get((id(net), "train"))
+        if known is None and self.cache is not None:
+            found = load_verified(
                 net,
-                images.pixels,
+                train,
                 layers=layers,
                 cache=self.cache,
-                images_hash=images.data_hash,
+                images_hash=train.data_hash,
                 batch_size=self.batch_size,
                 device=self.device,
             )
-        return self._done[key]
+            if len(found) == len(layers):
+                known = self._done[(id(net), "train")] = found
+        if known is None:
+            return None
+        position = {digest: row for row, digest in enumerate(train.hashes)}  # equal hashes: equal pixels
+        rows = np.array([position[digest] for digest in self.sets["floor"].hashes], dtype=np.int64)
+        return {layer: known[layer][rows] for layer in layers}
 
 
 def evaluate(
@@ -114,7 +149,7 @@ def evaluate(
     nearest: int = 16,
     batch_size: int = 64,
     device: Any = "cpu",
-    feature_cache: str | os.PathLike[str] | None = None,
+    feature_cache: str | os.PathLike[str] | FeatureCache | None = None,
     reconstruct: Reconstructor | None = None,
     reconstruction_batch_size: int = 256,
     sampling: Mapping[str, Any] | None = None,
@@ -131,7 +166,10 @@ def evaluate(
     floors): what ``genqc metrics`` reports. ``reconstruct`` (a VAE's) adds MSE,
     PSNR and SSIM of the test split's reconstructions, ``reconstruction_batch_size``
     images at a time. ``sampling`` (the sample stage's summary) is copied as
-    ``sample_<field>``.
+    ``sample_<field>``. ``feature_cache`` is a directory (a private content-keyed
+    cache, filled as features are extracted) or a :class:`FeatureCache`, such as a
+    read-only store that :func:`~genqc.evaluation.references.store_reference_features`
+    filled with the real sets' features: verified entries are used, the rest extracted.
 
     Raises :class:`~genqc.evaluation.errors.EvaluationSettingsError` (a ValueError) for
     knobs out of range or sets too small for them, before any work, and
@@ -198,7 +236,7 @@ def _evaluate(
     nearest: int,
     batch_size: int,
     device: Any,
-    feature_cache: str | os.PathLike[str] | None,
+    feature_cache: str | os.PathLike[str] | FeatureCache | None,
     reconstruct: Reconstructor | None,
     reconstruction_batch_size: int,
     sampling: Mapping[str, Any] | None,
@@ -209,7 +247,7 @@ def _evaluate(
         sets.update(train=refs.train, floor=refs.floor)
     # the classifier runs for IS when asked, and always for the full evaluation (class balance, copies)
     scorer = classifier if classifier is not None and (refs is not None or "is" in metrics) else None
-    cache = FeatureCache(feature_cache) if feature_cache is not None else None
+    cache = FeatureCache(feature_cache) if isinstance(feature_cache, str | os.PathLike) else feature_cache
     feats = _Features(sets, scorer, cache=cache, batch_size=batch_size, device=device)
 
     result = EvaluationResult(metrics={})

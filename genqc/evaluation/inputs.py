@@ -3,7 +3,10 @@
 An :class:`EvalSet` wraps an image table (one row per image, PNG bytes, ``label``,
 ``id``, ``sha256``) or plain uint8 arrays. Rows are selected (``subset``) without
 decoding, so a 1M-row train split costs only its table until a capped subset of
-it is decoded. The content hashes key the feature cache and decide exact copies.
+it is decoded. Feature extraction reads a set through ``rows`` (it is a
+``LazyImages``), one batch at a time, so extracting a set that is not otherwise
+needed as pixels never holds its whole pixel array. The content hashes key the
+feature cache and decide exact copies.
 """
 
 from __future__ import annotations
@@ -70,6 +73,14 @@ class EvalSet:
             assert self.table is not None  # a set without pixels always has its table
             self._images = decode_images(self.table)
         return self._images
+
+    def rows(self, index: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """uint8 pixels of the rows at ``index``: sliced when decoded already, else decoded from those rows only."""
+        index = np.asarray(index, dtype=np.int64)
+        if self._images is not None:
+            return self._images[index] if isinstance(self._images, np.ndarray) else [self._images[i] for i in index]
+        assert self.table is not None  # a set without pixels always has its table
+        return decode_images(self.table.iloc[index])
 
     @property
     def data_hash(self) -> str:

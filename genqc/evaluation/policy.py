@@ -17,6 +17,7 @@ from genqc.data.split import subset_indices
 from genqc.evaluation.errors import EvaluationSettingsError
 from genqc.evaluation.inputs import EvalSet
 from genqc.evaluation.keys import FLOOR, QUALIFIERS, RANK_DEFICIENT, RATIO
+from genqc.evaluation.references import TEST_SEED_OFFSET, capped_test_set, capped_train_set  # noqa: F401 (re-exported)
 from genqc.metrics.bootstrap import kid_bootstrap_ci, with_ci
 from genqc.metrics.checks import check_result
 from genqc.metrics.copying import DEFAULT_MAX_SHIFT, data_copying_ct, shifted_copies
@@ -25,9 +26,9 @@ from genqc.metrics.modes import MODES_COVERED, MODES_TOTAL, ModeReport, mode_cov
 from genqc.metrics.registry import compute, metric_key
 
 # The floor draws its train images with the next seed after the capped train subset's, and the capped
-# test reference the one after, so the selections are independent draws yet all fixed by the one seed.
+# test reference the one after (TEST_SEED_OFFSET, with the capped sets in genqc.evaluation.references),
+# so the selections are independent draws yet all fixed by the one seed.
 FLOOR_SEED_OFFSET = 1
-TEST_SEED_OFFSET = 2
 # FD∞ extrapolates FD's k/n bias, a law that needs subsets well above the feature dimension: the
 # classifier's 128-d space at 1,000 samples (smallest subset 500 > 2 x 128) qualifies; EfficientNet's
 # 1,280-d space would need over 5,000 samples per set and costs minutes (genqc.metrics.fd_infinity).
@@ -63,19 +64,6 @@ class References:
     train_hashes: frozenset[str]  # the WHOLE train split's content hashes: exact copies
 
 
-def capped_test_set(test: EvalSet, *, max_test: int, seed: int) -> EvalSet:
-    """The real reference set: the test split, or a seeded subset of ``max_test`` of its images.
-
-    Every distance, interval and floor is measured against it, so evaluation (feature
-    extraction, bootstrap resamples, k-NN radii) costs what ``max_test`` and the sample count
-    say, not what the dataset's test split holds. A split within the cap is used whole, in
-    its own order, so its numbers do not change.
-    """
-    if max_test < 2:
-        raise EvaluationSettingsError(f"max_test={max_test}: the reference set needs at least 2 test images")
-    return test if len(test) <= max_test else test.subset(subset_indices(len(test), max_test, seed + TEST_SEED_OFFSET))
-
-
 def reference_sets(train: EvalSet, n_samples: int, *, max_train: int, seed: int) -> References:
     """The capped train subset, the size-matched floor set, and the whole split's hashes.
 
@@ -85,7 +73,7 @@ def reference_sets(train: EvalSet, n_samples: int, *, max_train: int, seed: int)
     need features, so they use the capped subset; exact copies need only hashes,
     so they are checked against every training image.
     """
-    subset = train.subset(subset_indices(len(train), max_train, seed))
+    subset = capped_train_set(train, max_train=max_train, seed=seed)
     floor = subset.subset(subset_indices(len(subset), n_samples, seed + FLOOR_SEED_OFFSET))
     return References(subset, floor, frozenset(train.hashes))
 

@@ -7,7 +7,9 @@ extractor, the SHA-256 of its weights and its preprocessing, and the feature
 cache and metric names are keyed on it.
 
 Inputs are uint8 pixels, as stored in image tables: a (N, H, W, C) array, a
-list of (H, W, C) arrays of different sizes, or a float (N, C, H, W) tensor in
+list of (H, W, C) arrays of different sizes, rows decoded on demand (``LazyImages``,
+e.g. an evaluation set over an image table: one batch of pixels at a time, never the
+whole set), or a float (N, C, H, W) tensor in
 [-1, 1] (a generator's output), which is first rounded to uint8 so that features
 of a generator's output equal those of its saved PNGs. Each extractor then
 resizes to its input size by one fixed, documented rule (see its module),
@@ -19,8 +21,8 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -34,7 +36,19 @@ if TYPE_CHECKING:
 # The layer each metric family reads by default: distances compare pooled features, scores read class logits.
 DEFAULT_LAYERS = {"fd": "pool", "kid": "pool", "prdc": "pool", "memorization": "pool", "modes": "pool", "is": "logits"}
 
-ImageInput = np.ndarray | Sequence[np.ndarray] | torch.Tensor
+
+@runtime_checkable
+class LazyImages(Protocol):
+    """Images decoded on demand: extraction asks for one batch of rows at a time."""
+
+    def __len__(self) -> int: ...
+
+    def rows(self, index: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """uint8 (B, H, W, C) pixels (or a list of (H, W, C)) of the rows at ``index``, in that order."""
+        ...
+
+
+ImageInput = np.ndarray | Sequence[np.ndarray] | torch.Tensor | LazyImages
 
 
 def file_sha256(path: str | PathLike[str]) -> str:
@@ -66,10 +80,18 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
-def to_uint8_batches(images: ImageInput, batch_size: int) -> list[list[np.ndarray] | np.ndarray]:
-    """Split the input into batches of uint8 pixels: (B, H, W, C) arrays, or lists of (H, W, C) arrays."""
+def to_uint8_batches(images: ImageInput, batch_size: int) -> Iterator[list[np.ndarray] | np.ndarray]:
+    """Split the input into batches of uint8 pixels: (B, H, W, C) arrays, or lists of (H, W, C) arrays.
+
+    Lazy inputs are decoded one batch at a time, as the batches are consumed.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(images, LazyImages):  # before the sequence case: a lazy set is never listed whole
+        return (
+            _checked_batch(images.rows(np.arange(i, min(i + batch_size, len(images)))), i)
+            for i in range(0, len(images), batch_size)
+        )
     if isinstance(images, torch.Tensor):
         from genqc.data.tensors import tensor_to_uint8
 
@@ -77,17 +99,25 @@ def to_uint8_batches(images: ImageInput, batch_size: int) -> list[list[np.ndarra
             raise ValueError(
                 f"a tensor input must be float (N, C, H, W) in [-1, 1], got {images.dtype} {tuple(images.shape)}"
             )
-        return [tensor_to_uint8(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+        return iter([tensor_to_uint8(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
     if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] not in (1, 3):
-            raise ValueError(f"images must be uint8 (N, H, W, C) with C in 1, 3; got {images.dtype} {images.shape}")
-        return [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
-    items = list(images)
-    for i, item in enumerate(items):
+        _checked_batch(images, 0)
+        return iter([images[i : i + batch_size] for i in range(0, len(images), batch_size)])
+    items = _checked_batch(list(images), 0)
+    return iter([items[i : i + batch_size] for i in range(0, len(items), batch_size)])
+
+
+def _checked_batch(batch: np.ndarray | list[np.ndarray], offset: int) -> np.ndarray | list[np.ndarray]:
+    """``batch`` itself once it is uint8 pixels with 1 or 3 channels; a ValueError naming the image otherwise."""
+    if isinstance(batch, np.ndarray):
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] not in (1, 3):
+            raise ValueError(f"images must be uint8 (N, H, W, C) with C in 1, 3; got {batch.dtype} {batch.shape}")
+        return batch
+    for i, item in enumerate(batch):
         if not isinstance(item, np.ndarray) or item.dtype != np.uint8 or item.ndim != 3 or item.shape[2] not in (1, 3):
             found = f"{item.dtype} {item.shape}" if isinstance(item, np.ndarray) else type(item).__name__
-            raise ValueError(f"image {i} must be uint8 (H, W, C) with C in 1, 3; got {found}")
-    return [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+            raise ValueError(f"image {offset + i} must be uint8 (H, W, C) with C in 1, 3; got {found}")
+    return batch
 
 
 class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
@@ -106,6 +136,9 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
 
     weights_sha256: str
     verified: bool  # the weights are the ones the name promises (SHA-256 checked); else results say "unverified"
+    # images per network pass at most, whatever ``batch_size``: the bound on activation memory for networks that
+    # upsample to 224-299 px (None: the whole batch). Passes are per image in eval mode, so features do not change.
+    max_forward: ClassVar[int | None] = None
 
     @property
     def identity(self) -> str:
@@ -162,18 +195,23 @@ class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
         # channels_last: oneDNN's convolutions (depthwise ones above all) run ~1.6x faster in NHWC on
         # CPU, and it is the fast layout on CUDA too; the numbers are the same up to float round-off.
         self.to(target, memory_format=torch.channels_last).eval()
-        chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in wanted}
+        # the result is allocated once and filled in place: no per-pass arrays left between the transient
+        # activations (they fragmented the heap over 10,000 images) and no concatenated copy at the end
+        out = {layer: np.empty((len(images), self.layer_dims[layer]), np.float32) for layer in wanted}
+        done = 0
         with torch.inference_mode(), Progress(len(images), f"extract {self.name}", unit="img") as progress:
             for batch in to_uint8_batches(images, batch_size):
-                prepared = self._prepare(batch, target).contiguous(memory_format=torch.channels_last)
-                outputs = self.forward_layers(prepared)
-                for layer in wanted:
-                    chunks[layer].append(outputs[layer].float().cpu().numpy())
+                step = self.max_forward or len(batch)
+                for start in range(0, len(batch), step):
+                    part = batch[start : start + step]
+                    prepared = self._prepare(part, target).contiguous(memory_format=torch.channels_last)
+                    outputs = self.forward_layers(prepared)
+                    for layer in wanted:
+                        out[layer][done : done + len(part)] = outputs[layer].float().cpu().numpy()
+                    done += len(part)
+                    del prepared, outputs  # free this pass's activations before the next one is made
                 progress.update(len(batch))
-        return {
-            layer: np.concatenate(parts) if parts else np.zeros((0, self.layer_dims[layer]), np.float32)
-            for layer, parts in chunks.items()
-        }
+        return out
 
 
 def rgb_unit(batch: torch.Tensor) -> torch.Tensor:

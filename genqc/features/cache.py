@@ -22,7 +22,10 @@ to the images:
   used: it is recomputed, with a warning naming the reason.
 
 Files are ``<dir>/<extractor>/<key>.npz`` (``features`` plus a JSON ``meta`` string, no
-pickles), written atomically.
+pickles), written atomically. The same layout serves two homes: a private cache that
+any run fills on first use, and a *store* written by one producer (the pipeline's
+``features`` stage, a DVC output) that others open ``read_only``: they use its verified
+entries and extract what it lacks without writing into it.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def hash_from_content_hashes(hashes: Iterable[str]) -> str:
 
 
 def data_hash(images: ImageInput) -> str:
-    """Hash of the pixels: uint8 (N, H, W, C), a list of (H, W, C) arrays, or a float tensor in [-1, 1].
+    """Hash of the pixels: uint8 (N, H, W, C), a list of (H, W, C) arrays, lazy rows, or a float tensor in [-1, 1].
 
     Equal to ``hash_from_content_hashes`` of the same images' table hashes, so a table
     and its decoded array share cache entries.
@@ -81,6 +84,9 @@ def data_hash(images: ImageInput) -> str:
         from genqc.data.tensors import tensor_to_uint8
 
         images = tensor_to_uint8(images)  # features are extracted from the rounded pixels too
+    elif hasattr(images, "rows"):  # LazyImages: decoded a chunk at a time, never whole
+        lazy, n = images, len(images)
+        images = (image for start in range(0, n, 256) for image in lazy.rows(np.arange(start, min(start + 256, n))))
     return hash_from_content_hashes(content_hash(image) for image in images)
 
 
@@ -155,13 +161,20 @@ def probe_rows(data: str, n: int) -> np.ndarray:
 
 
 class FeatureCache:
-    """Feature matrices under ``directory``, one .npz per (data, extractor, code, weights, layer)."""
+    """Feature matrices under ``directory``, one .npz per (data, extractor, code, weights, layer).
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    ``read_only``: entries are read and verified as usual, but nothing is ever written
+    (a store another process owns, such as a DVC output: writing into it would change
+    that output behind its owner's back).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.directory = Path(directory)
+        self.read_only = read_only
         self.hits = 0
         self.misses = 0
         self.rejected = 0  # entries found but refused (stale, planted, unreadable)
+        self.computed: list[tuple[str, str, str]] = []  # (extractor, data hash, layer) extracted through this cache
 
     def path(self, extractor_name: str, key: str) -> Path:
         return self.directory / extractor_name / f"{key}.npz"
@@ -194,6 +207,8 @@ class FeatureCache:
         return None
 
     def save(self, extractor_name: str, key: str, array: np.ndarray, meta: dict[str, object]) -> Path:
+        if self.read_only:
+            raise PermissionError(f"feature store {self.directory} is open read-only")
         path = self.path(extractor_name, key)
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, features=array, meta=np.array(json.dumps(meta, sort_keys=True)))  # no pickles
@@ -201,51 +216,55 @@ class FeatureCache:
 
 
 def _rows(images: ImageInput, index: np.ndarray) -> ImageInput:
-    """The images at ``index``, in the input's own form (array, tensor or list)."""
+    """The images at ``index``, in the input's own form (array, tensor, list or lazily decoded rows)."""
     if isinstance(images, np.ndarray):
         return images[index]
     if hasattr(images, "index_select"):  # a torch tensor
         import torch
 
         return images[torch.as_tensor(index)]
+    if hasattr(images, "rows"):  # LazyImages (e.g. an EvalSet over a table): decodes only these rows
+        return images.rows(index)
     return [images[int(i)] for i in index]
 
 
-def extract_cached(
+def _meta(data: str, extractor: FeatureExtractor, layer: str, code: str, weights: str, rows: int) -> dict[str, object]:
+    """What an entry records about itself: its key's ingredients and its row count."""
+    return {
+        "format": CACHE_FORMAT,
+        "data": data,
+        "extractor": extractor.identity,
+        "layer": layer,
+        "code": code,
+        "weights": weights,
+        "rows": rows,
+    }
+
+
+def load_verified(
     extractor: FeatureExtractor,
     images: ImageInput,
     *,
     layers: Sequence[str],
-    cache: FeatureCache | None = None,
+    cache: FeatureCache,
     images_hash: str | None = None,
     batch_size: int = 64,
     device: str | torch.device | None = "cpu",
 ) -> dict[str, np.ndarray]:
-    """``extractor.extract`` through the cache: only layers without a verified entry are computed (in one pass).
+    """The layers ``cache`` holds a verified entry for (the others are absent from the result).
 
-    A found entry is used only when its recorded ingredients and row count match and its
-    probe rows, re-extracted now, match the stored ones (see the module docstring); any
-    other entry is recomputed and overwritten, with a warning.
+    An entry counts only when its recorded ingredients and row count match and its
+    probe rows, re-extracted now (a few images, not the set), match the stored ones (see
+    the module docstring); any other entry is reported with a warning and left out.
     """
-    if cache is None:
-        return extractor.extract(images, layers=layers, batch_size=batch_size, device=device)
     data = images_hash or data_hash(images)
     code, weights = code_sha256(extractor), weights_sha256(extractor)
     probes = probe_rows(data, len(images))
-    keys = {layer: cache_key(data, extractor.identity, layer, code=code, weights=weights) for layer in layers}
-    found: dict[str, np.ndarray | None] = {}
+    found: dict[str, np.ndarray] = {}
     fresh_probes: dict[str, np.ndarray] | None = None
-    for layer, key in keys.items():
-        expect = {
-            "format": CACHE_FORMAT,
-            "data": data,
-            "extractor": extractor.identity,
-            "layer": layer,
-            "code": code,
-            "weights": weights,
-            "rows": len(images),
-        }
-        entry = cache.load(extractor.name, key, expect)
+    for layer in layers:
+        key = cache_key(data, extractor.identity, layer, code=code, weights=weights)
+        entry = cache.load(extractor.name, key, _meta(data, extractor, layer, code, weights, len(images)))
         if entry is not None and entry[0].shape[0] != len(images):
             entry = cache._reject(cache.path(extractor.name, key), f"{entry[0].shape[0]} rows for {len(images)} images")
         if entry is not None:
@@ -261,20 +280,41 @@ def extract_cached(
                     f"its features of rows {probes.tolist()} differ from those images' features "
                     "(planted, or made by other code or weights)",
                 )
-        found[layer] = None if entry is None else entry[0]
-    missing = [layer for layer, array in found.items() if array is None]
+        if entry is not None:
+            found[layer] = entry[0]
+    return found
+
+
+def extract_cached(
+    extractor: FeatureExtractor,
+    images: ImageInput,
+    *,
+    layers: Sequence[str],
+    cache: FeatureCache | None = None,
+    images_hash: str | None = None,
+    batch_size: int = 64,
+    device: str | torch.device | None = "cpu",
+) -> dict[str, np.ndarray]:
+    """``extractor.extract`` through the cache: only layers without a verified entry are computed (in one pass).
+
+    Verified entries are used as :func:`load_verified` says; the missing layers are
+    extracted and saved (overwriting a refused entry), unless the cache is read-only.
+    The result is the same either way, up to float round-off (``PROBE_TOLERANCE``).
+    """
+    if cache is None:
+        return extractor.extract(images, layers=layers, batch_size=batch_size, device=device)
+    data = images_hash or data_hash(images)
+    found = load_verified(
+        extractor, images, layers=layers, cache=cache, images_hash=data, batch_size=batch_size, device=device
+    )
+    missing = [layer for layer in layers if layer not in found]
     if missing:
         fresh = extractor.extract(images, layers=missing, batch_size=batch_size, device=device)
-        for layer in missing:
-            meta = {
-                "format": CACHE_FORMAT,
-                "data": data,
-                "extractor": extractor.identity,
-                "layer": layer,
-                "code": code,
-                "weights": weights,
-                "rows": len(images),
-            }
-            cache.save(extractor.name, keys[layer], fresh[layer], meta)
-            found[layer] = fresh[layer]
+        cache.computed += [(extractor.name, data, layer) for layer in missing]
+        if not cache.read_only:
+            code, weights = code_sha256(extractor), weights_sha256(extractor)
+            for layer in missing:
+                key = cache_key(data, extractor.identity, layer, code=code, weights=weights)
+                cache.save(extractor.name, key, fresh[layer], _meta(data, extractor, layer, code, weights, len(images)))
+        found.update(fresh)
     return {layer: found[layer] for layer in layers}

@@ -282,6 +282,7 @@ class InceptionFID(FeatureExtractor):
     layer_dims: ClassVar[dict[str, int]] = {"pool": 2048, "logits": 1008}
     default_layers: ClassVar[dict[str, str]] = DEFAULT_LAYERS
     input_size = 299
+    max_forward = 16  # 299-px activations: bounded as EfficientNet's are (genqc.features.effnet)
     preprocessing = "rgb|bilinear-299-align_corners_false-no-antialias|2x-1"
 
     def __init__(self, weights: str | Path | None = None, *, require_official: bool = False) -> None:

@@ -193,3 +193,53 @@ def test_code_edited_without_a_new_identity_is_a_new_key(tmp_path, monkeypatch) 
     sys.modules.pop("edited_extractor", None)
     assert identities[0] == identities[1] and cache.hits == 0 and cache.misses == 2
     np.testing.assert_allclose(results[1], 2.0 * results[0], rtol=1e-5)
+
+
+def test_a_read_only_store_serves_its_entries_and_extracts_the_rest_without_writing(
+    extractor: CountingExtractor, tmp_path: Path
+) -> None:
+    extract_cached(extractor, _images(), layers=["pool"], cache=FeatureCache(tmp_path))
+    (entry,) = (tmp_path / "classifier").iterdir()
+    before = entry.stat().st_mtime_ns
+    store = FeatureCache(tmp_path, read_only=True)
+    both = extract_cached(extractor, _images(), layers=["pool", "logits"], cache=store)
+    other = extract_cached(extractor, _images(1), layers=["pool"], cache=store)
+    assert (
+        extractor.calls == 3 and store.hits == 1 and both["logits"].shape == (5, 3) and other["pool"].shape == (5, 16)
+    )
+    assert list((tmp_path / "classifier").iterdir()) == [entry] and entry.stat().st_mtime_ns == before
+    with pytest.raises(PermissionError, match="read-only"):
+        store.save("classifier", "key", both["pool"], {})
+
+
+class LazyRows:
+    """Images decoded on demand (as an EvalSet over an image table): records the largest request."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images, self.largest = images, 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        self.largest = max(self.largest, len(index))
+        return self.images[index]
+
+
+def test_lazy_images_are_decoded_one_batch_at_a_time_with_the_same_features(
+    extractor: CountingExtractor, tmp_path: Path
+) -> None:
+    images = np.random.default_rng(2).integers(0, 256, (23, 8, 8, 1), dtype=np.uint8)
+    lazy = LazyRows(images)
+    cache = FeatureCache(tmp_path)
+    assert data_hash(lazy) == data_hash(images)
+    lazy.largest = 0
+    # keyed by the set's own hashes, as an EvalSet's table gives them: extraction then reads batch by batch
+    out = extract_cached(extractor, lazy, layers=["pool"], cache=cache, images_hash=data_hash(images), batch_size=4)
+    assert lazy.largest == 4  # never the whole set
+    np.testing.assert_allclose(
+        out["pool"], extractor.inner.extract(images, layers=["pool"])["pool"], rtol=1e-5, atol=1e-6
+    )
+    again = extract_cached(extractor, lazy, layers=["pool"], cache=cache, batch_size=4)  # a hit: probes via rows()
+    assert extractor.calls == 1 and cache.hits == 1
+    np.testing.assert_array_equal(again["pool"], out["pool"])

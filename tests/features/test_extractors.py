@@ -45,6 +45,19 @@ def test_effnet_layers_match_the_network_whatever_the_batch_size(effnet) -> None
     assert effnet.space == "effnet_lite0"  # the packaged weights' SHA-256 is the known one
 
 
+def test_effnet_runs_at_most_max_forward_images_per_pass_with_the_same_features(effnet, monkeypatch) -> None:
+    images = _images(5, 16, 3, seed=4)
+    whole = effnet.extract(images, layers=["pool"], batch_size=5)["pool"]
+    passes = []
+    forward = effnet.forward_layers
+    monkeypatch.setattr(effnet, "forward_layers", lambda x: passes.append(len(x)) or forward(x))
+    monkeypatch.setattr(effnet, "max_forward", 2)
+    split = effnet.extract(images, layers=["pool"], batch_size=5)["pool"]
+    assert passes == [2, 2, 1]  # the activation memory of 2 images, not of the batch
+    np.testing.assert_allclose(split, whole, rtol=1e-4, atol=1e-5)
+    assert type(effnet).max_forward is not None  # the packaged extractor bounds its passes
+
+
 def test_mixed_sizes_are_resized_by_the_extractor(effnet) -> None:
     small = _images(1, 10, 3, seed=2)[0]
     large = _images(1, 30, 3, seed=3)[0]

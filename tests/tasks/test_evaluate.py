@@ -20,7 +20,7 @@ from genqc.data.table import decode_images, images_to_table
 from genqc.evaluation.keys import is_metric_key
 from genqc.gates import gateable_keys
 from genqc.io import write_parquet
-from tasks.paths import FEATURE_CACHE
+from tasks.paths import FEATURE_STORE
 from tests.conftest import real_params, run_genqc, write_params
 
 FAMILY = "dcgan"  # the family name the fake sample tables are filed under (no checkpoint is read for it)
@@ -73,11 +73,15 @@ def _run_evaluate(
         merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
     params["gates"] = merged
     write_params(directory, params)
-    # the stage's own cache location (tasks/paths.py), pointed at one shared folder: train/test features once
-    digits["cache"].mkdir(exist_ok=True)
-    FEATURE_CACHE.parent.mkdir(parents=True)
-    FEATURE_CACHE.symlink_to(digits["cache"], target_is_directory=True)
-    return genqc(["evaluate", "--model", family])
+    # the pipeline's order: the features stage fills the store, evaluate reads it. The store (tasks/paths.py)
+    # points at one shared folder, so the real sets' features are extracted once for all these tests
+    (digits["cache"] / "store").mkdir(parents=True, exist_ok=True)
+    FEATURE_STORE.parent.mkdir(parents=True)
+    FEATURE_STORE.symlink_to(digits["cache"] / "store", target_is_directory=True)
+    features = genqc(["features"])
+    code = genqc(["evaluate", "--model", family])
+    assert features in (0, code)  # a params error stops both stages alike
+    return code
 
 
 # params.yaml's gates are sanity floors measured on mnist5k with its 32x32 classifier. These tests run

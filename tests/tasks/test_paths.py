@@ -126,4 +126,9 @@ def test_an_edit_reruns_only_the_stages_that_use_the_file(tmp_path: Path, tiny_p
     assert _stale(repo, "genqc/sampling.py") == {"sample@dcgan", "sample@vae"}
     assert _stale(repo, "genqc/evaluation/policy.py") == {"evaluate@dcgan", "evaluate@vae"}
     assert _stale(repo, "tasks/evaluate.py") == {"evaluate@dcgan", "evaluate@vae"}
+    # the real reference features: their own code re-extracts them; no generator's or metric's code does
+    assert _stale(repo, "tasks/features.py") == {"features"}
+    readers = {"features", "sample@dcgan", "sample@vae", "evaluate@dcgan", "evaluate@vae"}
+    assert _stale(repo, "genqc/evaluation/references.py") == readers
+    assert "features" not in _stale(repo, "genqc/metrics/kid.py") | _stale(repo, "genqc/sampling.py")
     assert _stale(repo, "genqc/report/html.py") == {"report"}
