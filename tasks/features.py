@@ -42,13 +42,15 @@ def main(args: argparse.Namespace) -> int:
         max_test=cfg.max_test,
         max_train=cfg.max_train,
         seed=params.seed,
+        n_samples=params.sample.n,
         batch_size=cfg.batch_size,
         device=device,
     )
     seconds = time.perf_counter() - start
     summary = {
         "n_test": next(s.rows for s in stored if s.set_name == "test"),
-        "n_train": next(s.rows for s in stored if s.set_name == "train"),
+        "n_train": next((s.rows for s in stored if s.set_name == "train"), None),
+        "n_floor": next((s.rows for s in stored if s.set_name == "floor"), None),
         "matrices": len(stored),
         "extracted": sum(s.extracted for s in stored),
         "seconds": round(seconds, 2),

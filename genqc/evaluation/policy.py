@@ -13,11 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from genqc.data.split import subset_indices
 from genqc.evaluation.errors import EvaluationSettingsError
 from genqc.evaluation.inputs import EvalSet
 from genqc.evaluation.keys import FLOOR, QUALIFIERS, RANK_DEFICIENT, RATIO
-from genqc.evaluation.references import TEST_SEED_OFFSET, capped_test_set, capped_train_set  # noqa: F401 (re-exported)
+from genqc.evaluation.references import (  # noqa: F401 (re-exported)
+    FLOOR_SEED_OFFSET,
+    TEST_SEED_OFFSET,
+    capped_test_set,
+    capped_train_set,
+    floor_set,
+)
 from genqc.metrics.bootstrap import kid_bootstrap_ci, with_ci
 from genqc.metrics.checks import check_result
 from genqc.metrics.copying import DEFAULT_MAX_SHIFT, data_copying_ct, shifted_copies
@@ -25,10 +30,9 @@ from genqc.metrics.memorization import MemorizationReport, memorization
 from genqc.metrics.modes import MODES_COVERED, MODES_TOTAL, ModeReport, mode_coverage
 from genqc.metrics.registry import compute, metric_key
 
-# The floor draws its train images with the next seed after the capped train subset's, and the capped
-# test reference the one after (TEST_SEED_OFFSET, with the capped sets in genqc.evaluation.references),
-# so the selections are independent draws yet all fixed by the one seed.
-FLOOR_SEED_OFFSET = 1
+# The floor draws its train images with the next seed after the capped train subset's (FLOOR_SEED_OFFSET),
+# and the capped test reference the one after (TEST_SEED_OFFSET; both with the sets in
+# genqc.evaluation.references), so the selections are independent draws yet all fixed by the one seed.
 # FD∞ extrapolates FD's k/n bias, a law that needs subsets well above the feature dimension: the
 # classifier's 128-d space at 1,000 samples (smallest subset 500 > 2 x 128) qualifies; EfficientNet's
 # 1,280-d space would need over 5,000 samples per set and costs minutes (genqc.metrics.fd_infinity).
@@ -74,8 +78,7 @@ def reference_sets(train: EvalSet, n_samples: int, *, max_train: int, seed: int)
     so they are checked against every training image.
     """
     subset = capped_train_set(train, max_train=max_train, seed=seed)
-    floor = subset.subset(subset_indices(len(subset), n_samples, seed + FLOOR_SEED_OFFSET))
-    return References(subset, floor, frozenset(train.hashes))
+    return References(subset, floor_set(subset, n_samples, seed=seed), frozenset(train.hashes))
 
 
 def check_settings(

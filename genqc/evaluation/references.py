@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # The capped test reference is drawn with seed + TEST_SEED_OFFSET, the capped train subset with the seed itself
 # (and the floor, from that subset, with seed + FLOOR_SEED_OFFSET: genqc.evaluation.policy).
 TEST_SEED_OFFSET = 2
+FLOOR_SEED_OFFSET = 1
 
 
 def capped_test_set(test: EvalSet, *, max_test: int, seed: int) -> EvalSet:
@@ -51,18 +52,26 @@ def capped_train_set(train: EvalSet, *, max_train: int, seed: int) -> EvalSet:
     return train.subset(subset_indices(len(train), max_train, seed))
 
 
+def floor_set(subset: EvalSet, n_samples: int, *, seed: int) -> EvalSet:
+    """The size-matched floor: ``n_samples`` images of the capped train subset (all of it when smaller)."""
+    return subset.subset(subset_indices(len(subset), n_samples, seed + FLOOR_SEED_OFFSET))
+
+
 def feature_layers(net: FeatureExtractor, *, scorer: bool) -> list[str]:
     """The layers evaluation reads from ``net``: its distance layer, plus the logits when it scores (IS, classes)."""
     return sorted({net.layer_for("fd"), *(["logits"] if scorer else [])})
 
 
 def real_reference_sets(
-    test: EvalSet, train: EvalSet | None, *, max_test: int, max_train: int, seed: int
+    test: EvalSet, train: EvalSet | None, *, max_test: int, max_train: int, seed: int, n_samples: int | None = None
 ) -> dict[str, EvalSet]:
-    """The real sets whose features evaluation needs: ``test`` (capped) and, given a train split, ``train`` (capped)."""
+    """The real sets whose features evaluation needs: ``test`` (capped) and, given a train split, ``train``
+    (capped) and, given the sample count, ``floor`` (its size-matched subset)."""
     sets = {"test": capped_test_set(test, max_test=max_test, seed=seed)}
     if train is not None:
         sets["train"] = capped_train_set(train, max_train=max_train, seed=seed)
+        if n_samples is not None:
+            sets["floor"] = floor_set(sets["train"], n_samples, seed=seed)
     return sets
 
 
@@ -88,6 +97,7 @@ def store_reference_features(
     max_test: int = 2000,
     max_train: int = 10000,
     seed: int = 0,
+    n_samples: int | None = None,
     batch_size: int = 64,
     device: Any = "cpu",
 ) -> list[StoredFeatures]:
@@ -95,17 +105,23 @@ def store_reference_features(
 
     ``extractors`` are the distance spaces and ``classifier`` the scorer, as passed to
     :func:`genqc.evaluation.evaluate`; the sets are the capped test subset and (given
-    ``train``) the capped train subset. Entries already in the store and verified are
-    kept, not recomputed. Images are decoded one batch at a time.
+    ``train``) the capped train subset. The scorer reads the whole train subset (copies,
+    class balance); a distance-only space reads only the floor's rows of it, so with
+    ``n_samples`` (the sample count the floor is matched to) those spaces store just the floor
+    set: 1,000 EfficientNet images instead of up to ``max_train``. Entries already in the
+    store and verified are kept, not recomputed. Images are decoded one batch at a time.
     """
     if store.read_only:
         raise ValueError(f"the feature store {store.directory} must be writable to store reference features")
-    sets = real_reference_sets(test, train, max_test=max_test, max_train=max_train, seed=seed)
+    sets = real_reference_sets(test, train, max_test=max_test, max_train=max_train, seed=seed, n_samples=n_samples)
     nets = list(dict.fromkeys([*extractors, *([classifier] if classifier is not None else [])]))
     stored = []
     for net in nets:
         layers = feature_layers(net, scorer=net is classifier)
-        for name, images in sets.items():
+        # the scorer's floor features are rows of its train subset's; a distance space without a floor set
+        # (no n_samples) stores the whole train subset, whose rows the floor then takes
+        wanted = ("test", "train") if net is classifier or "floor" not in sets else ("test", "floor")
+        for name, images in ((n, sets[n]) for n in wanted if n in sets):
             data = images.data_hash
             features = extract_cached(
                 net, images, layers=layers, cache=store, images_hash=data, batch_size=batch_size, device=device

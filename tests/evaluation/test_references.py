@@ -139,3 +139,50 @@ def test_a_planted_store_entry_is_refused_and_the_result_is_the_same(tmp_path: P
     assert "differ from those images' features" in caplog.text
     assert stored == direct
     assert net.images_seen > len(digits["samples"]) + 200  # the refused sets were extracted instead
+
+
+class CountingHalfPixels(CountingPixels):
+    """A second, distance-only space (another name, other features)."""
+
+    name = "half_pixels"
+
+    def forward_layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"pool": x.flatten(1) * 0.5, "logits": x.flatten(1)}
+
+
+def test_a_distance_only_space_stores_just_the_floor_and_evaluate_still_extracts_only_the_samples(
+    tmp_path: Path, digits: dict
+) -> None:
+    scorer, space = CountingPixels(), CountingHalfPixels()
+    n = len(digits["samples"])
+    stored = store_reference_features(
+        digits["test"],
+        digits["train"],
+        FeatureCache(tmp_path),
+        extractors=[space],
+        classifier=scorer,
+        seed=SEED,
+        n_samples=n,
+        **CAPS,
+    )
+    rows = {(s.extractor, s.set_name): s.rows for s in stored}
+    # the scorer keeps its whole train subset (copies, class balance); the distance space only the floor's images
+    assert rows == {("pixels", "test"): 200, ("pixels", "train"): 500, ("half_pixels", "test"): 200,
+                    ("half_pixels", "floor"): n}  # fmt: skip
+    assert space.images_seen == 200 + n
+
+    def run(cache: FeatureCache | None, nets: tuple[CountingPixels, CountingPixels]) -> dict:
+        return genqc.evaluate(
+            digits["samples"],
+            digits["test"],
+            train=digits["train"],
+            extractors=[nets[1], nets[0]],
+            classifier=nets[0],
+            feature_cache=cache,
+            **KNOBS,
+        ).metrics
+
+    direct = run(None, (CountingPixels(), CountingHalfPixels()))
+    nets = (CountingPixels(), CountingHalfPixels())
+    assert run(FeatureCache(tmp_path, read_only=True), nets) == direct
+    assert nets[1].images_seen == n + 2 * PROBE_ROWS  # samples, and the probes of the test and floor entries
