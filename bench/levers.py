@@ -5,6 +5,8 @@ made from its validated tables):
 
     python -m bench.levers              # make the data sets, run the sweep, write the table
     python -m bench.levers --table      # rewrite docs/levers.md from bench/results/levers.json
+    python -m bench.levers --collect peaty-lush,shier-plow,...   # the table from the experiments the
+                                        # sweep queued (names in point order) that have finished so far
 
 Each point of bench/levers.yaml is one lever changed against the default pipeline (data
 quality, augmentation, model family and fusion, loss, weight decay and L1, EMA, rejection).
@@ -138,7 +140,7 @@ def table(figures: dict[str, Any]) -> str:
     )
     for row in rows:
         if row["status"] != "done":
-            lines.append(f"| {row['point']} | " + " | ".join("failed" for _ in COLUMNS) + f" | {row['error']} |")
+            lines.append(f"| {row['point']} | " + " | ".join(row["status"] for _ in COLUMNS) + f" | {row['error']} |")
             continue
         cells = [_cell(row["metrics"], key, interval) for key, interval in COLUMNS]
         overrides = ", ".join(f"`{o}`" for o in row["overrides"]) or "(params.yaml)"
@@ -153,10 +155,34 @@ def write_table(figures: dict[str, Any], docs: Path = DOCS) -> None:
     docs.write_text(text[:start] + "\n" + table(figures) + "\n" + text[end:], encoding="utf-8")
 
 
+def collected_rows(points_file: Path, names: list[str]) -> list[dict[str, Any]]:
+    """Sweep-style rows for experiments already queued by a sweep (``names`` in the points' order).
+
+    A study cut short still reports what finished: an experiment without metrics in ``dvc exp
+    show`` is a row that says so, never a guess.
+    """
+    from flows.experiments import experiment_metrics, load_points  # deferred: DVC (only a run needs it)
+
+    points = load_points(points_file)
+    if len(names) != len(points):
+        raise SystemExit(f"bench.levers --collect: {len(names)} names for {len(points)} points in {points_file}")
+    found = experiment_metrics(ROOT, names, settle_s=0)
+    rows = []
+    for (point, _), name in zip(points, names, strict=True):
+        row: dict[str, Any] = {"point": point, "experiment": name, "status": "done" if found[name] else "not finished"}
+        if found[name]:
+            row.update(found[name])
+        else:
+            row["error"] = "not finished when the table was collected"
+        rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", action="store_true", help="only rewrite docs/levers.md from the stored result")
     parser.add_argument("--workers", type=int, default=1, help="experiments at once (DVC queue workers)")
+    parser.add_argument("--collect", metavar="NAMES", help="comma list of a sweep's queued experiments (point order)")
     args = parser.parse_args(argv)
     if args.table:
         write_table(json.loads((RESULTS / "levers.json").read_text())["figures"])
@@ -165,10 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     from flows.sweep import genqc_sweep
 
     start, load = time.perf_counter(), os.getloadavg()[0]
-    points_file = resolved_points(make_data())
-    rows = genqc_sweep(
-        grid=[], label="levers", repo_dir=str(ROOT), points_file=str(points_file), workers=args.workers, strict=False
-    )
+    if args.collect:
+        points_file = DATA / POINTS.name  # as the sweep that queued them resolved it
+        rows = collected_rows(points_file, args.collect.split(","))
+    else:
+        points_file = resolved_points(make_data())
+        rows = genqc_sweep(
+            grid=[],
+            label="levers",
+            repo_dir=str(ROOT),
+            points_file=str(points_file),
+            workers=args.workers,
+            strict=False,
+        )
     overrides = dict(load_points(points_file))
     base = yaml.safe_load(points_file.read_text(encoding="utf-8"))["base"]
     figures = {
@@ -184,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for row in rows
         ],
-        "wall_s": round(time.perf_counter() - start),
+        "wall_s": None if args.collect else round(time.perf_counter() - start),
         "load_1min_start": load,
         "load_1min_end": os.getloadavg()[0],
         "git_rev": subprocess.run(
