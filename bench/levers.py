@@ -133,10 +133,9 @@ def table(figures: dict[str, Any]) -> str:
     head = "| point | " + " | ".join(f"`{key}`" for key, _ in COLUMNS) + " | overrides |"
     lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
     floors = next((r["metrics"] for r in rows if r["metrics"]), {})
+    floor_row = {key: floors.get(f"{key}_floor") for key, _ in COLUMNS} | {"fd_classifier_ratio": 1.0}  # by definition
     lines.append(
-        "| *floor (real train vs test)* | "
-        + " | ".join(_cell({key: floors.get(f"{key}_floor")}, key, False) for key, _ in COLUMNS)
-        + " | |"
+        "| *floor (real train vs test)* | " + " | ".join(_cell(floor_row, key, False) for key, _ in COLUMNS) + " | |"
     )
     for row in rows:
         if row["status"] != "done":
@@ -158,22 +157,28 @@ def write_table(figures: dict[str, Any], docs: Path = DOCS) -> None:
 def collected_rows(points_file: Path, names: list[str]) -> list[dict[str, Any]]:
     """Sweep-style rows for experiments already queued by a sweep (``names`` in the points' order).
 
-    A study cut short still reports what finished: an experiment without metrics in ``dvc exp
-    show`` is a row that says so, never a guess.
+    A study cut short still reports what finished: the queue's state decides (Success, Failed,
+    or still queued or running), and only a Success row carries metrics, never a guess.
     """
-    from flows.experiments import experiment_metrics, load_points  # deferred: DVC (only a run needs it)
+    from flows.dvc_pipeline import run_dvc  # deferred: DVC (only a run needs it)
+    from flows.experiments import experiment_metrics, load_points, queue_log, queue_statuses
 
     points = load_points(points_file)
     if len(names) != len(points):
         raise SystemExit(f"bench.levers --collect: {len(names)} names for {len(points)} points in {points_file}")
-    found = experiment_metrics(ROOT, names, settle_s=0)
+    states = queue_statuses(run_dvc(["queue", "status"], ROOT, "dvc queue status").stdout)
+    done = [name for name in names if states.get(name) == "Success"]
+    found = experiment_metrics(ROOT, done, settle_s=0)
     rows = []
     for (point, _), name in zip(points, names, strict=True):
-        row: dict[str, Any] = {"point": point, "experiment": name, "status": "done" if found[name] else "not finished"}
-        if found[name]:
-            row.update(found[name])
+        state = states.get(name, "unknown")
+        row: dict[str, Any] = {"point": point, "experiment": name}
+        if state == "Success":
+            row.update({"status": "done", **found[name]})
+        elif state == "Failed":
+            row.update({"status": "failed", "error": (queue_log(ROOT, name).strip().splitlines() or ["?"])[-1]})
         else:
-            row["error"] = "not finished when the table was collected"
+            row.update({"status": "not run", "error": f"{state.lower()} in DVC's queue when the table was collected"})
         rows.append(row)
     return rows
 
