@@ -55,7 +55,7 @@ def test_apply_overrides_parses_values_as_yaml_like_dvc() -> None:
 def test_check_overrides_names_the_bad_key(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"seed": 0, "train": {"model": "dcgan"}}))
-    check_overrides(params, ["train.model=vae", "seed=3"])
+    check_overrides(params, ["train.model=vae", "train.models=[vae]", "seed=3"])
     with pytest.raises(ConfigError, match=r"train.model='gan'"):
         check_overrides(params, ["train.model=gan"])
     with pytest.raises(ConfigError, match=r"unknown key 'train.modle'"):

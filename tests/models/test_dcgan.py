@@ -87,6 +87,6 @@ def test_diffaugment_runs_on_real_and_fake(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_lr_d_is_the_discriminators_own_lr_with_the_shared_betas() -> None:
-    shared = {"lr": 2e-4, "betas": (0.5, 0.999), "weight_decay": 0.0}
+    shared = {"lr": 1e-3, "betas": (0.5, 0.999), "weight_decay": 0.0}
     assert tiny_model("dcgan").optimizer_settings() == {"d": shared, "g": shared}
     assert tiny_model("dcgan", lr_d=4e-4).optimizer_settings() == {"d": {**shared, "lr": 4e-4}, "g": shared}

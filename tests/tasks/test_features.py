@@ -68,7 +68,7 @@ def test_the_store_is_built_once_per_data_version_and_travels_through_a_dvc_remo
     assert "Running stage" not in _dvc("repro", "features", cwd=repo).stdout
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["steps"] = 3  # a generator's params and code change: the store stays up to date
-    params["sample"]["n"] = 9
+    params["sample"]["batch_size"] = 9
     write_params(repo, params)
     (repo / "genqc" / "models" / "dcgan.py").write_text((repo / "genqc/models/dcgan.py").read_text() + "\n# edit\n")
     assert _stale(repo, "features") == set()
@@ -76,6 +76,10 @@ def test_the_store_is_built_once_per_data_version_and_travels_through_a_dvc_remo
     write_params(repo, params)
     assert _stale(repo, "features") == {"features"}
     params["evaluate"]["max_train"] = 64
+    n_samples, params["sample"]["n"] = params["sample"]["n"], 9  # so is the sample count: the floor a
+    write_params(repo, params)  # distance-only space stores is that many train images
+    assert _stale(repo, "features") == {"features"}
+    params["sample"]["n"] = n_samples
     write_params(repo, params)
 
     remote = tmp_path / "remote"
