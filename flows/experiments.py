@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from flows.dvc_pipeline import StageFailed, run_dvc, tail
-from genqc.config import load_params, parse_params
+from genqc.config import load_params, load_params_text, parse_params
 from genqc.errors import ConfigError
 
 _RAN = re.compile(r"Ran experiment\(s\):\s*(.+)")
@@ -67,14 +67,14 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             if not isinstance(child, dict):
                 raise ConfigError(f"param override {text!r}: {part!r} is not a section")
             node = child
-        node[leaf] = yaml.safe_load(value) if value else value
+        node[leaf] = load_params_text(value) if value else value
     return out
 
 
 def check_overrides(params_file: str | Path, overrides: Sequence[str]) -> None:
     """Validate ``overrides`` applied to ``params_file`` against genqc's schema (ConfigError if bad)."""
     load_params(params_file)  # the file itself must be valid before we blame an override
-    data = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
+    data = load_params_text(Path(params_file).read_text(encoding="utf-8")) or {}
     parse_params(apply_overrides(data, overrides), f"{params_file} with overrides {list(overrides)}")
 
 

@@ -20,6 +20,7 @@ The library (``genqc``) never reads params.yaml itself; stage modules in
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_origin, get_type_hints
@@ -624,13 +625,40 @@ def _duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
     return found
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's numbers and booleans, as DVC writes params files.
+
+    PyYAML follows YAML 1.1: ``1e-05`` (no dot) is a string and ``off``/``no``/``on``/``yes``
+    are booleans. ``dvc exp run -S train.l1=0.00001`` writes ``l1: 1e-05`` and ``-S
+    validate.severity.x=off`` writes ``off``; read as YAML 1.1 the stage would refuse its own
+    params. Here an exponent float is a float and only true/false are booleans.
+    """
+
+
+ParamsLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def load_params_text(text: str) -> Any:
+    """A params document (or an override's value) read as :class:`ParamsLoader` reads it."""
+    return yaml.load(text, Loader=ParamsLoader)
+
+
 def read_params_yaml(path: Path) -> Any:
     """The YAML document of a params file; duplicate keys and syntax errors are ConfigErrors naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=ParamsLoader)
         duplicates = _duplicate_keys(node) if node is not None else []
-        data = yaml.safe_load(text)
+        data = load_params_text(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     except UnicodeDecodeError as exc:

@@ -254,3 +254,12 @@ def test_an_unquoted_off_severity_means_off(tmp_path: Path) -> None:
     assert "label_kl: off" in text
     (tmp_path / "params.yaml").write_text(text)
     assert load_params(tmp_path / "params.yaml").validate_.severity.label_kl == "off"
+
+
+def test_params_as_dvc_writes_them_load(tmp_path: Path) -> None:
+    # `dvc exp run -S train.l1=0.00001` writes 1e-05, which YAML 1.1 reads as a string; YAML 1.2 numbers here
+    text = (REPO / "params.yaml").read_text().replace("  l1: 0.0 ", "  l1: 1e-05 ").replace("lr: 0.001 ", "lr: 1E-3  ")
+    assert "l1: 1e-05" in text
+    (tmp_path / "params.yaml").write_text(text)
+    params = load_params(tmp_path / "params.yaml")
+    assert params.train.l1 == 1e-05 and params.train.dcgan.lr == 1e-3
