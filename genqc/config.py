@@ -43,14 +43,7 @@ from genqc.evaluation.keys import is_metric_key, known_metric_keys
 from genqc.models.configs import FAMILY_CONFIGS, SHAPE_FIELDS, ClassifierBudget, ClassifierConfig, ClassifierTraining
 from genqc.training.config import Seed, TrainConfig
 
-
-def _unquoted_off(value: Any) -> Any:
-    """YAML 1.1 (PyYAML) reads an unquoted ``off`` as false, and ``dvc exp run -S KEY=off`` writes it
-    unquoted: in a severity, false can only mean off."""
-    return "off" if value is False else value
-
-
-Severity = Annotated[Literal["error", "warning", "off"], BeforeValidator(_unquoted_off)]
+Severity = Literal["error", "warning", "off"]  # `off` stays a string: ParamsLoader reads YAML 1.2 booleans
 Device = Literal["auto", "cpu", "cuda"]
 
 
