@@ -136,6 +136,7 @@ def declared(family: str) -> set[Path]:
         FEATURES_SUMMARY,
         METRICS_FILE,
         REPORT,
+        TRAIN_DIR,  # sample@<family>'s dep: sample.ensemble may name another family's checkpoint
         TRAIN_REPORTS,
         SAMPLE_DIR,
         SAMPLE_REPORTS,

@@ -68,6 +68,14 @@ class GenerativeModel(nn.Module, abc.ABC):
         labels = sample_labels(labels, n, self.config.num_classes, device, self.family)
         return labels, randn((n, self.config.latent_dim), generator, device)
 
+    def standing_statistics(self, module: nn.Module, *, draws: int, batch_size: int = 256) -> nn.Module:
+        """``module`` (an EMA copy) with normalisation statistics measured under its own weights.
+
+        Families whose sampling network keeps no running statistics (GroupNorm, none)
+        return ``module`` as it is; the DCGAN recomputes its BatchNorm statistics.
+        """
+        return module
+
     @abc.abstractmethod
     @torch.no_grad()
     def sample(

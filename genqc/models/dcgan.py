@@ -31,8 +31,10 @@ from genqc.models.layers import (
     maybe_spectral_norm,
     randn,
 )
+from genqc.models.standing_stats import standing_statistics
 
 LOSSES = ("non_saturating", "hinge")
+MODE_SEEKING_EPS = 1e-5  # MSGAN's epsilon: keeps 1 / ratio finite when two images coincide
 
 
 class Generator(nn.Module):
@@ -150,6 +152,15 @@ class DCGAN(GenerativeModel):
     def ema_module(self) -> nn.Module:
         return self.generator
 
+    def standing_statistics(self, module: nn.Module, *, draws: int, batch_size: int = 256) -> nn.Module:
+        """The generator's BatchNorm statistics recomputed from ``draws`` of ``module`` itself (labels cycling)."""
+
+        def forward(net: nn.Module, n: int, generator: torch.Generator) -> None:
+            labels, z = self.latent_inputs(net, n, None, generator)
+            net(z, labels)
+
+        return standing_statistics(module, forward, draws=draws, batch_size=batch_size)
+
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         if not self.policy:
             return x
@@ -188,9 +199,22 @@ class DCGAN(GenerativeModel):
         return out
 
     def _g_loss(self, labels: torch.Tensor | None, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        fake_logits = self._critic(self.generator(z, labels), labels)
+        seeking = self.config.mode_seeking > 0 and z.shape[0] >= 2
+        half = z.shape[0] // 2
+        if seeking and labels is not None:  # pair i with i + half under one label: only z tells the two apart
+            labels = torch.cat([labels[:half], labels[:half], labels[2 * half :]])
+        fake = self.generator(z, labels)
+        fake_logits = self._critic(fake, labels)
         loss = -fake_logits.mean() if self.config.loss == "hinge" else F.softplus(-fake_logits).mean()
-        return {"loss": loss, "d_fake": fake_logits.detach().mean()}
+        out = {"d_fake": fake_logits.detach().mean()}
+        if seeking:
+            image_gap = (fake[:half] - fake[half : 2 * half]).float().abs().flatten(1).mean(1)
+            code_gap = (z[:half] - z[half : 2 * half]).abs().mean(1)
+            ratio = (image_gap / code_gap).mean()
+            out["mode_seeking"] = ratio.detach()
+            loss = loss + self.config.mode_seeking / (ratio + MODE_SEEKING_EPS)
+        out["loss"] = loss
+        return out
 
     @torch.no_grad()
     def sample(

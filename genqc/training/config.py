@@ -29,7 +29,12 @@ class TrainConfig:
     grad_clip: Annotated[float, Ge(0)] = 0.0  # max global grad norm per group; 0: measure the norm, do not clip
     ema_decay: Annotated[float, Interval(ge=0, lt=1)] = 0.999  # ~1000-step horizon, a tenth of a long run; 0: off
     ema_warmup: bool = True  # decay min(ema_decay, (1+n)/(10+n)) after n updates: short runs do not sample the init
-    checkpoint_every: Steps = 100  # steps between last.pt writes (and at the end); a crash loses at most this many
+    # BatchNorm statistics of the EMA generator recomputed from this many of its own draws for ema.pt and the
+    # grids (BigGAN's standing statistics): the live network's describe other weights. 0: copy the live ones
+    ema_bn_draws: Annotated[int, Interval(ge=0, le=1_000_000)] = 2048
+    checkpoint_every: Steps = (
+        250  # steps between last.pt/ema.pt writes (and at the end); a crash loses at most this many
+    )
     image_every: Steps = 250  # steps between sample grids (and at the end): 16 grids in a default run
     log_every: Steps = 10  # steps between logged rows (losses, grad norms, lr, images/s): 400 rows per run
     compile: bool = False  # torch.compile each sub-network; pays off on long CUDA runs only

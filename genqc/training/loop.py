@@ -146,15 +146,25 @@ class _Run:
     run_dir: Path | None
     saved_step: int | None = None  # the last step in last.pt, named when a non-finite loss stops the run
     values: dict[str, float] = field(default_factory=dict)  # the latest value of every logged key
+    standing: tuple[int, nn.Module] | None = None  # (step, the EMA copy with standing statistics at that step)
 
     @property
     def last(self) -> Path | None:
         return self.run_dir / LAST if self.run_dir is not None else None
 
-    @property
-    def sampler(self) -> nn.Module:
-        """The module samples come from: the EMA copy, or the raw sampling module when EMA is off."""
-        return self.ema.module if self.ema is not None else self.model.ema_module()
+    def sampler(self, step: int) -> nn.Module:
+        """The module samples come from after ``step``: the EMA copy, or the raw module when EMA is off.
+
+        The EMA copy gets its own BatchNorm statistics (``train.ema_bn_draws`` draws),
+        computed once per step for both the grid and ``ema.pt``; the EMA state that
+        ``last.pt`` keeps for a resume is left as training made it.
+        """
+        if self.ema is None:
+            return self.model.ema_module()
+        if self.standing is None or self.standing[0] != step:
+            module = self.model.standing_statistics(self.ema.module, draws=self.cfg.ema_bn_draws)
+            self.standing = (step, module)
+        return self.standing[1]
 
 
 class _Throughput:
@@ -285,7 +295,7 @@ def _train_step(run: _Run, step: int, batch: torch.Tensor, labels: torch.Tensor 
 def _write_sampling_weights(run: _Run, step: int) -> None:
     save_sampling_weights(
         run.run_dir / EMA_FILE,
-        module=run.sampler,
+        module=run.sampler(step),
         ema=run.ema is not None,
         step=step,
         family=_family(run.model),
@@ -310,8 +320,9 @@ def _write_checkpoints(run: _Run, done: int) -> None:
     run.saved_step = done
 
 
-def _log_grid(run: _Run, logger: TrainLog) -> None:
-    logger.image(sample_grid(run.model, run.sampler, run.cfg.grid_size, seed=run.cfg.seed, device=run.device))
+def _log_grid(run: _Run, logger: TrainLog, step: int) -> None:
+    sampler = run.sampler(step)
+    logger.image(sample_grid(run.model, sampler, run.cfg.grid_size, seed=run.cfg.seed, device=run.device))
 
 
 def _after_step(run: _Run, done: int, logger: TrainLog | None, throughput: _Throughput, result: TrainResult) -> None:
@@ -327,7 +338,7 @@ def _after_step(run: _Run, done: int, logger: TrainLog | None, throughput: _Thro
     if run.last is not None and run.ctx.is_main and (done % cfg.checkpoint_every == 0 or is_last):
         _write_checkpoints(run, done)
     if logger is not None and (done % cfg.image_every == 0 or is_last):
-        _log_grid(run, logger)
+        _log_grid(run, logger, done)
 
 
 def _refresh_finished(run: _Run, step: int, logger: TrainLog | None) -> None:
@@ -335,7 +346,7 @@ def _refresh_finished(run: _Run, step: int, logger: TrainLog | None) -> None:
     if run.last is not None:
         _write_sampling_weights(run, step)
     if logger is not None:
-        _log_grid(run, logger)
+        _log_grid(run, logger, step)
 
 
 def _family(model: nn.Module) -> str:

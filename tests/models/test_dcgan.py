@@ -61,6 +61,25 @@ def test_r1_penalty_is_added_and_logged() -> None:
     assert "r1" not in tiny_model("dcgan").loss("d", images, None, step=0)
 
 
+def test_mode_seeking_term_pairs_codes_of_one_label_and_follows_msgans_formula() -> None:
+    """G pays weight / ratio, ratio = mean |G(z1, c) - G(z2, c)| / mean |z1 - z2| over pairs (i, i + B/2)."""
+    model = tiny_model("dcgan", num_classes=3, mode_seeking=2.0, spectral_norm=False)
+    labels = torch.tensor([0, 1, 2, 0, 2, 2, 1, 1])
+    torch.manual_seed(5)
+    out = model.loss("g", fake_batch()[0], labels, step=0)
+    torch.manual_seed(5)
+    z = torch.randn(8, model.config.latent_dim)
+    paired = torch.cat([labels[:4], labels[:4]])  # the second half takes the first half's labels
+    with torch.no_grad():
+        fake = model.generator(z, paired)
+        logits = model.discriminator(fake, paired)
+    ratio = ((fake[:4] - fake[4:]).abs().flatten(1).mean(1) / (z[:4] - z[4:]).abs().mean(1)).mean()
+    assert torch.allclose(out["mode_seeking"], ratio, atol=1e-6)
+    assert torch.allclose(out["loss"], F.softplus(-logits).mean() + 2.0 / (ratio + dcgan.MODE_SEEKING_EPS), atol=1e-5)
+    out["loss"].backward()
+    assert "mode_seeking" not in tiny_model("dcgan", mode_seeking=0.0).loss("g", fake_batch()[0], None, step=0)
+
+
 def test_unknown_diffaugment_op_names_the_key() -> None:
     with pytest.raises(ValueError, match=r"train.dcgan.diffaugment='translation,blur': unknown op\(s\) blur"):
         tiny_model("dcgan", diffaugment="translation,blur")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from genqc.training.device import resolve_device
 from genqc.training.ema import EMA
 from genqc.training.loop import TrainConfig, train
 from genqc.training.order import BatchOrder
+from tests.models.conftest import tiny_model
 from tests.training.toy import ToyConfig, ToyModel, register_toy, toy_images
 
 CPU = torch.device("cpu")
@@ -79,6 +81,29 @@ def test_checkpoint_round_trip_rebuilds_the_model_from_the_file_alone(tmp_path: 
     assert not torch.equal(with_ema.sampler.weight, model.decoder.weight)  # EMA differs from the raw weights
     samples = from_small.model.sample(4, generator=torch.Generator().manual_seed(0), module=from_small.sampler)
     assert samples.shape == (4, 1, 8, 8)
+
+
+@pytest.mark.parametrize("draws", [0, 256])
+def test_ema_pt_holds_batchnorm_statistics_of_the_ema_weights_themselves(tmp_path: Path, draws: int) -> None:
+    """ema.pt's BatchNorm buffers are recomputed under the EMA weights (draws > 0) or copied from the live net (0)."""
+    model = tiny_model("dcgan", image_size=8)
+    images = toy_images()
+    cfg = _config(steps=4, ema_bn_draws=draws)
+    train(model, images, None, cfg, fields=FIELDS, run_dir=tmp_path, log_dir=None, device=CPU)
+    ema_state = read_checkpoint(tmp_path / LAST)["ema"]["module"]  # what a resume continues from
+    sampling = read_checkpoint(tmp_path / EMA_FILE)["sampling"]
+    ema = copy.deepcopy(model.ema_module())
+    ema.load_state_dict(ema_state)
+    expected = model.standing_statistics(ema, draws=draws).state_dict()
+    for key, value in sampling.items():
+        assert torch.equal(value, expected[key]), key
+    recomputed = [k for k in sampling if k.endswith("running_mean") and not torch.equal(sampling[k], ema_state[k])]
+    assert bool(recomputed) == (draws > 0)
+    assert all(
+        torch.equal(sampling[k], ema_state[k])
+        for k in sampling
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

@@ -38,6 +38,10 @@ class DCGANConfig:
     spectral_norm: bool = False  # off: BatchNorm D (the paper) gave varied digits where SN collapsed on mnist5k
     r1_gamma: Annotated[float, Ge(0)] = 0.0  # R1 penalty weight on real data; 0 disables it (SN usually suffices)
     diffaugment: str = ""  # comma list of translation,cutout,color; "" disables (helps with small datasets)
+    # mode seeking (Mao et al., 2019): G's loss gains weight / (mean |G(z1, c) - G(z2, c)| / mean |z1 - z2|) over
+    # pairs with one label, so two codes of one class cannot give the same image; 0 disables it
+    # 1: recall 0.76 -> 0.80 for the conditional default on mnist5k, precision within 0.05 (docs/levers.md)
+    mode_seeking: Annotated[float, Ge(0)] = 1.0
     minibatch_std: bool = True  # D sees the batch's feature spread (Karras et al., 2018): counters mode collapse
     lr: LearningRate = 1e-3  # AdamW lr of G and D: the paper's 2e-4 learns too slowly for a CPU budget
     lr_d: LearningRate | None = None  # the discriminator's own lr (e.g. TTUR's 4e-4); None: the same as lr
