@@ -40,7 +40,14 @@ from pydantic import (
 from genqc.data.sources import parse_source
 from genqc.errors import ConfigError
 from genqc.evaluation.keys import is_metric_key, known_metric_keys
-from genqc.models.configs import FAMILY_CONFIGS, SHAPE_FIELDS, ClassifierBudget, ClassifierConfig, ClassifierTraining
+from genqc.models.configs import (
+    FAMILY_CONFIGS,
+    SHAPE_FIELDS,
+    ClassifierBudget,
+    ClassifierConfig,
+    ClassifierTraining,
+    latent_families,
+)
 from genqc.training.config import Seed, TrainConfig
 
 Severity = Literal["error", "warning", "off"]  # `off` stays a string: ParamsLoader reads YAML 1.2 booleans
@@ -374,6 +381,19 @@ class SampleParams(Section):
     filter: SampleFilter = SampleFilter()
     device: Device = "auto"  # auto: CUDA when present
     grid: int = Field(8, ge=1, le=64)  # the sample grid PNG is grid x grid images (one row per class if conditional)
+    # latent temperature per family with a latent code: z ~ N(0, s^2 I). Below 1 trades recall for precision
+    # (the truncation trick), above 1 precision for recall; unlisted families draw at 1 (docs/levers.md)
+    latent_scale: dict[Family, Annotated[float, Field(gt=0, le=4)]] = {"dcgan": 1.2}
+
+    @model_validator(mode="after")
+    def _latent_families(self) -> SampleParams:
+        without = [family for family in self.latent_scale if family not in latent_families()]
+        if without:
+            raise ValueError(
+                f"sample.latent_scale lists {', '.join(without)}: no latent code to scale; "
+                f"list only families that have one ({', '.join(latent_families())})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _weights_match(self) -> SampleParams:

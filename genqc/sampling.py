@@ -4,7 +4,8 @@ Every image ``i`` is drawn from its own ``torch.Generator`` seeded with
 ``image_seed(seed, i)``, so a sample depends only on (model, seed, index, label):
 not on the batch size, not on its batch-mates, not on how many draws came
 before it. Any single row of a samples table can therefore be regenerated with
-``model.sample(1, labels=..., generator=torch.Generator().manual_seed(row.seed))``.
+``model.sample(1, labels=..., generator=torch.Generator().manual_seed(row.seed),
+latent_scale=row.latent_scale)``.
 
 Models take one generator per batch (``GenerativeModel.sample``). When the shared
 noise function ``genqc.models.layers.randn`` accepts one generator per row, a
@@ -55,11 +56,12 @@ def image_seed(seed: int, index: int) -> int:
 
 @dataclass(frozen=True)
 class Source:
-    """One model of a mixture: ``model.sample(..., module=module)`` draws its images."""
+    """One model of a mixture: ``model.sample(..., module=module, latent_scale=latent_scale)`` draws its images."""
 
     name: str
     model: GenerativeModel
     module: nn.Module | None = None
+    latent_scale: float = 1.0  # the latent temperature (1 for a family without a latent code)
 
     @property
     def num_classes(self) -> int:
@@ -136,8 +138,12 @@ def draw(
         with torch.no_grad():
             if batched:
                 images = source.model.sample(
-                    len(chunk_seeds), labels=chunk_labels, generator=generators, module=source.module
-                )  # type: ignore[arg-type]
+                    len(chunk_seeds),
+                    labels=chunk_labels,
+                    generator=generators,  # type: ignore[arg-type]
+                    module=source.module,
+                    latent_scale=source.latent_scale,
+                )
             else:
                 images = torch.cat(
                     [
@@ -146,6 +152,7 @@ def draw(
                             labels=None if chunk_labels is None else chunk_labels[i : i + 1],
                             generator=g,
                             module=source.module,
+                            latent_scale=source.latent_scale,
                         )
                         for i, g in enumerate(generators)
                     ]

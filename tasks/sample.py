@@ -1,7 +1,7 @@
 """DVC stage ``sample@<family>``: trained weights -> data/sample/<family>/samples.parquet, a grid, a summary.
 
 Every row records what regenerates it (index, seed, requested label, source
-model); with the domain classifier present, each row also carries the
+model, latent temperature); with the domain classifier present, each row also carries the
 classifier's predicted label and confidence and its realism score against the
 training images. An optional rejection filter (``sample.filter``) redraws
 unrealistic samples; every rejected draw is listed in rejected.parquet and
@@ -59,7 +59,7 @@ def _load_sources(params: Params, family: str, device: object) -> list:
         if cfg.use_ema and not loaded.ema:
             print(f"EMA disabled <train.ema_decay=0> for {path}: sampling its raw weights")
         name = family if i == 0 else f"{loaded.family}:{path}"
-        sources.append(Source(name, loaded.model, loaded.sampler))
+        sources.append(Source(name, loaded.model, loaded.sampler, cfg.latent_scale.get(loaded.family, 1.0)))
     return sources
 
 
@@ -147,7 +147,14 @@ def main(args: argparse.Namespace) -> int:
 
     names = _class_names(train)
     columns = {k: v for k, v in result.columns.items() if k != SCORE}
-    extra = {"index": result.index, "seed": result.seed, "source_model": result.source, **columns}
+    scale_of = {s.name: s.latent_scale for s in sources}
+    extra = {
+        "index": result.index,
+        "seed": result.seed,
+        "source_model": result.source,
+        "latent_scale": np.array([scale_of[name] for name in result.source], dtype=np.float64),
+        **columns,
+    }
     table = images_to_table(
         result.images,
         result.label,
@@ -179,6 +186,7 @@ def main(args: argparse.Namespace) -> int:
         "filter": cfg.filter.kind,
         "threshold": threshold,
         "use_ema": cfg.use_ema,
+        "latent_scale": scale_of,
         "seed": params.seed,
         "sources": {s.name: result.source.count(s.name) for s in sources},
         "seconds": round(seconds, 3),

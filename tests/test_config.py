@@ -157,6 +157,10 @@ def test_an_old_shared_optimiser_key_says_where_it_moved() -> None:
         ({"classifier": {"weight_decay": math.inf}}, "classifier.weight_decay=inf: must be a finite number"),
         ({"validate": {"class_weights": {0: math.nan, 1: 1.0}}}, "validate.class_weights.0=nan: must be a finite"),
         ({"sample": {"filter": {"max_draws": -math.inf}}}, "sample.filter.max_draws=-inf: must be a finite number"),
+        ({"sample": {"latent_scale": {"dcgan": 0}}}, "sample.latent_scale.dcgan=0: Input should be greater than 0"),
+        ({"sample": {"latent_scale": {"dcgan": math.nan}}}, "sample.latent_scale.dcgan=nan: must be a finite"),
+        ({"sample": {"latent_scale": {"gan": 1.2}}}, "sample.latent_scale.gan.[key]='gan': Input should be 'dcgan'"),
+        ({"sample": {"latent_scale": {"ddpm": 1.2}}}, "sample.latent_scale lists ddpm: no latent code to scale"),
     ],
 )
 def test_strict_types_and_finite_numbers(data: dict, expected: str) -> None:

@@ -11,7 +11,6 @@ from torch import nn
 
 from genqc.data.tensors import tensor_to_uint8
 from genqc.models.base import GenerativeModel
-from genqc.models.layers import randn, sample_labels
 from genqc.sampling import SCORE, Source, image_seed, mixture_counts, plan_slots, sample_images
 
 
@@ -48,11 +47,10 @@ class FakeModel(GenerativeModel):
         return self.decoder
 
     @torch.no_grad()
-    def sample(self, n, *, labels=None, generator=None, module=None):
+    def sample(self, n, *, labels=None, generator=None, module=None, latent_scale=1.0):
         net = module if module is not None else self.decoder
         c = self.config
-        labels = sample_labels(labels, n, c.num_classes, torch.device("cpu"), self.family)
-        z = randn((n, c.latent_dim), generator, torch.device("cpu"))
+        labels, z = self.latent_inputs(net, n, labels, generator, latent_scale)
         if c.num_classes:
             z = torch.cat([z, nn.functional.one_hot(labels, c.num_classes).float() * 3], dim=1)
         out = torch.tanh(net(z) + c.offset).view(n, c.channels, c.image_size, c.image_size)  # (B, D) -> (B,C,H,W)
@@ -91,6 +89,23 @@ def test_any_single_row_regenerates_from_its_seed() -> None:
         1, labels=torch.tensor([result.label[row]]), generator=torch.Generator().manual_seed(int(result.seed[row]))
     )
     assert np.array_equal(tensor_to_uint8(again)[0], result.images[row])
+
+
+def test_a_row_drawn_at_a_latent_scale_regenerates_with_it_and_differs_from_scale_one() -> None:
+    model = FakeModel(FakeConfig(num_classes=3))
+    warm = sample_images([Source("fake", model, latent_scale=1.5)], 6, seed=3, batch_size=4)
+    plain = sample_images([Source("fake", model)], 6, seed=3, batch_size=4)
+    assert np.array_equal(warm.seed, plain.seed) and not np.array_equal(warm.images, plain.images)
+    row = 4
+    generator = torch.Generator().manual_seed(int(warm.seed[row]))
+    again = model.sample(1, labels=torch.tensor([warm.label[row]]), generator=generator, latent_scale=1.5)
+    assert np.array_equal(tensor_to_uint8(again)[0], warm.images[row])
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_latent_scale_that_is_not_a_positive_number_is_refused(scale: float) -> None:
+    with pytest.raises(ValueError, match="latent_scale must be a positive finite number"):
+        FakeModel().sample(2, latent_scale=scale)
 
 
 def test_conditional_models_get_balanced_cycling_labels() -> None:

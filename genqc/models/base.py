@@ -22,6 +22,12 @@ from torch import nn
 from genqc.models.layers import randn, sample_labels
 
 
+def check_latent_scale(scale: float) -> None:
+    """A latent temperature must be a positive finite number."""
+    if not (isinstance(scale, int | float) and 0 < scale < float("inf")):
+        raise ValueError(f"latent_scale must be a positive finite number, got {scale!r}")
+
+
 class GenerativeModel(nn.Module, abc.ABC):
     """Base class of every generative family (dcgan, vae, ddpm)."""
 
@@ -62,11 +68,18 @@ class GenerativeModel(nn.Module, abc.ABC):
         n: int,
         labels: torch.Tensor | None,
         generator: torch.Generator | Sequence[torch.Generator] | None,
+        scale: float = 1.0,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """(labels, z ~ N(0, I) of shape (n, latent_dim)) on ``net``'s device, for the latent-variable families."""
+        """(labels, z ~ N(0, scale^2 I) of shape (n, latent_dim)) on ``net``'s device, for the latent families.
+
+        ``scale`` is the latent temperature: the same standard-normal draw times
+        ``scale``, so one seed gives the same image direction at every temperature.
+        """
+        check_latent_scale(scale)
         device = next(net.parameters()).device
         labels = sample_labels(labels, n, self.config.num_classes, device, self.family)
-        return labels, randn((n, self.config.latent_dim), generator, device)
+        z = randn((n, self.config.latent_dim), generator, device)
+        return labels, z if scale == 1.0 else z * scale
 
     def standing_statistics(self, module: nn.Module, *, draws: int, batch_size: int = 256) -> nn.Module:
         """``module`` (an EMA copy) with normalisation statistics measured under its own weights.
@@ -85,10 +98,14 @@ class GenerativeModel(nn.Module, abc.ABC):
         labels: torch.Tensor | None = None,
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
         module: nn.Module | None = None,
+        latent_scale: float = 1.0,
     ) -> torch.Tensor:
         """Draw ``n`` images (n, C, H, W) in [-1, 1]; ``module`` replaces ema_module() (the EMA copy).
 
         ``generator`` may be one generator or one per image (image i then depends on
         generator i only, whatever the batch); ``labels`` (n,) ask a conditional model
         for those classes, and a conditional model given none cycles 0..K-1.
+        ``latent_scale`` multiplies the latent code of a family that has one
+        (a ``latent_dim`` in its config): below 1 it trades recall for precision (the truncation
+        trick), above 1 precision for recall. A family without one accepts only 1.
         """

@@ -224,9 +224,10 @@ class DCGAN(GenerativeModel):
         labels: torch.Tensor | None = None,
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
         module: nn.Module | None = None,
+        latent_scale: float = 1.0,
     ) -> torch.Tensor:
         net = module if module is not None else self.generator
-        labels, z = self.latent_inputs(net, n, labels, generator)
+        labels, z = self.latent_inputs(net, n, labels, generator, latent_scale)
         was_training = net.training
         net.eval()  # BatchNorm running statistics: a sample must not depend on its batch-mates
         try:

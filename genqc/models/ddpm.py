@@ -67,8 +67,14 @@ class DDPM(GenerativeModel):
         sampler: str | None = None,
         steps: int | None = None,
         eta: float | None = None,
+        latent_scale: float = 1.0,
     ) -> torch.Tensor:
-        """Draw ``n`` images; ``sampler``, ``steps`` and ``eta`` override the config for this call."""
+        """Draw ``n`` images; ``sampler``, ``steps`` and ``eta`` override the config for this call.
+
+        A diffusion model has no latent code to scale, so ``latent_scale`` must be 1.
+        """
+        if latent_scale != 1.0:
+            raise ValueError(f"ddpm has no latent code: latent_scale must be 1, got {latent_scale!r}")
         net = module if module is not None else self.unet
         device = next(net.parameters()).device
         labels = sample_labels(labels, n, self.config.num_classes, device, self.family)

@@ -139,7 +139,8 @@ class VAE(GenerativeModel):
         labels: torch.Tensor | None = None,
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
         module: nn.Module | None = None,
+        latent_scale: float = 1.0,
     ) -> torch.Tensor:
         net = module if module is not None else self.net
-        labels, z = self.latent_inputs(net, n, labels, generator)
+        labels, z = self.latent_inputs(net, n, labels, generator, latent_scale)
         return net.mean_image(net.decode(z, labels))

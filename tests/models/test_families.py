@@ -189,3 +189,20 @@ def test_likelihood_models_train_with_their_own_lr_and_plain_momentum(family: st
     }
     model = build_model(family, {**fields, "lr": 5e-4, "betas": [0.8, 0.99], "weight_decay": 0.01})
     assert model.optimizer_settings() == {group: {"lr": 5e-4, "betas": (0.8, 0.99), "weight_decay": 0.01}}
+
+
+def test_latent_scale_draws_the_same_code_scaled_and_only_latent_families_take_one(family: str) -> None:
+    """sample.latent_scale: the same seed's code times s (so one seed keeps its image's direction)."""
+    from genqc.models.configs import latent_families
+
+    model = tiny_model(family)
+    seed = torch.Generator
+    if family not in latent_families():
+        with pytest.raises(ValueError, match=f"{family} has no latent code"):
+            model.sample(2, generator=seed().manual_seed(0), latent_scale=1.2)
+        return
+    _, z = model.latent_inputs(model.ema_module(), 2, None, seed().manual_seed(0))
+    _, scaled = model.latent_inputs(model.ema_module(), 2, None, seed().manual_seed(0), 1.2)
+    assert torch.allclose(scaled, 1.2 * z)
+    warm = model.sample(2, generator=seed().manual_seed(0), latent_scale=1.2)
+    assert not torch.allclose(warm, model.sample(2, generator=seed().manual_seed(0)))

@@ -108,6 +108,34 @@ def test_ensemble_rows_record_their_source_model(tiny_workdir: Path, tiny_params
     assert "from vae:data/train/vae/ema.pt  3" in capsys.readouterr().out
 
 
+def test_each_row_records_its_family_latent_scale_and_regenerates_with_it(
+    tiny_workdir: Path, tiny_params: dict
+) -> None:
+    write_checkpoint(tiny_workdir, "dcgan")
+    other = write_checkpoint(tiny_workdir, "vae", num_classes=2)
+    ensemble = [str(other.relative_to(tiny_workdir))]
+    _params(tiny_workdir, tiny_params, n=6, ensemble=ensemble, latent_scale={"vae": 0.5})
+    assert genqc(["sample", "--model", "dcgan"]) == 0
+    table = _samples(tiny_workdir, "dcgan")
+    scales = dict(zip(table["source_model"], table["latent_scale"], strict=True))
+    assert scales == {"dcgan": 1.0, "vae:data/train/vae/ema.pt": 0.5}  # an unlisted family draws at 1
+    summary = pd.read_json(tiny_workdir / "reports" / "sample" / "dcgan" / "summary.json", typ="series")
+    assert summary["latent_scale"] == scales
+    row = int(np.flatnonzero(table["source_model"] != "dcgan")[1])
+    loaded = load_checkpoint(other)
+    again = loaded.model.sample(
+        1,
+        labels=torch.tensor([int(table["label"][row])]),
+        module=loaded.sampler,
+        generator=torch.Generator().manual_seed(int(table["seed"][row])),
+        latent_scale=float(table["latent_scale"][row]),
+    )
+    assert np.array_equal(tensor_to_uint8(again)[0], decode_images(table)[row])
+    _params(tiny_workdir, tiny_params, n=6, ensemble=ensemble, latent_scale={"vae": 1.0})
+    assert genqc(["sample", "--model", "dcgan"]) == 0
+    assert _samples(tiny_workdir, "dcgan")["image"][row] != table["image"][row]  # the scale reached the model
+
+
 def test_missing_checkpoint_names_the_stage_to_run(tiny_workdir: Path, capsys) -> None:
     assert genqc(["sample", "--model", "vae"]) == 2
     assert "checkpoint data/train/vae/ema.pt not found (train.model); run `dvc repro train@vae` first" in (
@@ -130,6 +158,7 @@ def test_filter_without_a_classifier_is_a_config_error(tiny_workdir: Path, tiny_
         ({"weights": [1.0]}, "sample.weights has 1 entries but there are 2 models"),
         ({"weights": [0, 0]}, "must be non-negative with a positive sum"),
         ({"filter": {"kind": "confidence", "threshold": 2}}, "is a probability for kind 'confidence'"),
+        ({"latent_scale": {"ddpm": 1.5}}, "sample.latent_scale lists ddpm: no latent code to scale"),
     ],
 )
 def test_bad_sample_params_name_the_key(

@@ -57,10 +57,10 @@ class ToyModel(GenerativeModel):
         return self.decoder
 
     @torch.no_grad()
-    def sample(self, n, *, labels=None, generator=None, module=None):
+    def sample(self, n, *, labels=None, generator=None, module=None, latent_scale=1.0):
         net = module if module is not None else self.decoder
         device = next(net.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device) * latent_scale
         size, channels = self.config.image_size, self.config.channels
         return torch.tanh(net(z)).view(n, channels, size, size)  # (n, C*H*W) -> (n, C, H, W)
 

@@ -12,6 +12,8 @@ so that a DVC stage depends only on the configs it uses. The model modules
 
 from __future__ import annotations
 
+import dataclasses
+
 from genqc.models.configs.classifier import ClassifierBudget, ClassifierConfig, ClassifierTraining
 from genqc.models.configs.common import OPTIMIZER_FIELDS, SHAPE_FIELDS
 from genqc.models.configs.dcgan import DIFFAUGMENT_OPS, DCGANConfig, diffaugment_ops
@@ -30,7 +32,18 @@ __all__ = [
     "DDPMConfig",
     "VAEConfig",
     "diffaugment_ops",
+    "latent_families",
 ]
 
 #: every generative family's config by its ``train.model`` name; the registry pairs each with its model class
 FAMILY_CONFIGS: dict[str, type] = {"dcgan": DCGANConfig, "vae": VAEConfig, "ddpm": DDPMConfig}
+
+
+def latent_families() -> tuple[str, ...]:
+    """The families that decode images from a latent code (their config has ``latent_dim``).
+
+    Only their samples can be drawn at a latent temperature other than 1 (``sample.latent_scale``).
+    """
+    return tuple(
+        name for name, config in FAMILY_CONFIGS.items() if "latent_dim" in {f.name for f in dataclasses.fields(config)}
+    )
