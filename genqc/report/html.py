@@ -91,6 +91,8 @@ def fmt(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, dict):  # e.g. the sample summary's latent_scale per source
+        return ", ".join(f"{key} {fmt(item)}" for key, item in value.items())
     return str(value)
 
 
@@ -206,11 +208,21 @@ def _samples(data: ReportData) -> str:
         if family.train_grid_png:
             image = _img(family.train_grid_png, f"{family.name} EMA samples during training", "grid")
             grids.append(
-                f"<figure>{image}<figcaption>EMA samples at the end of training (fixed seed)</figcaption></figure>"
+                f"<figure>{image}<figcaption>EMA samples at the end of training (fixed seed, latent scale 1)"
+                "</figcaption></figure>"
             )
         summary = ""
         if family.sample_summary:
-            keys = ("accepted", "requested", "drawn", "acceptance_rate", "filter", "use_ema", "images_per_s")
+            keys = (
+                "accepted",
+                "requested",
+                "drawn",
+                "acceptance_rate",
+                "filter",
+                "use_ema",
+                "latent_scale",
+                "images_per_s",
+            )
             summary = (
                 "<p class=meta>"
                 + ", ".join(

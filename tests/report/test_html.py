@@ -99,3 +99,10 @@ def test_an_empty_report_still_renders_every_section() -> None:
 
 def test_fmt() -> None:
     assert (fmt(None), fmt(True), fmt(3), fmt(0.123456), fmt(float("nan"))) == ("n/a", "true", "3", "0.1235", "nan")
+    assert fmt({"dcgan": 1.2, "vae:x.pt": 1.0}) == "dcgan 1.2, vae:x.pt 1"
+
+
+def test_the_sample_summary_says_how_the_samples_were_drawn() -> None:
+    summary = {"accepted": 64, "requested": 64, "use_ema": True, "latent_scale": {"dcgan": 1.2}, "seconds": 3.5}
+    page = render(_data(families=[FamilyOutputs("dcgan", metrics=_metrics(True), sample_summary=summary)]))
+    assert "accepted: 64, requested: 64, use_ema: true, latent_scale: dcgan 1.2</p>" in page
