@@ -206,7 +206,7 @@ class DCGAN(GenerativeModel):
         fake = self.generator(z, labels)
         fake_logits = self._critic(fake, labels)
         loss = -fake_logits.mean() if self.config.loss == "hinge" else F.softplus(-fake_logits).mean()
-        out = {"d_fake": fake_logits.detach().mean()}
+        out = {"d_fake": fake_logits.detach().mean(), "adversarial": loss.detach()}  # loss minus any MSGAN term
         if seeking:
             image_gap = (fake[:half] - fake[half : 2 * half]).float().abs().flatten(1).mean(1)
             code_gap = (z[:half] - z[half : 2 * half]).abs().mean(1)

@@ -76,6 +76,7 @@ def test_mode_seeking_term_pairs_codes_of_one_label_and_follows_msgans_formula()
     ratio = ((fake[:4] - fake[4:]).abs().flatten(1).mean(1) / (z[:4] - z[4:]).abs().mean(1)).mean()
     assert torch.allclose(out["mode_seeking"], ratio, atol=1e-6)
     assert torch.allclose(out["loss"], F.softplus(-logits).mean() + 2.0 / (ratio + dcgan.MODE_SEEKING_EPS), atol=1e-5)
+    assert torch.allclose(out["adversarial"], F.softplus(-logits).mean(), atol=1e-5)  # logged apart from the term
     out["loss"].backward()
     assert "mode_seeking" not in tiny_model("dcgan", mode_seeking=0.0).loss("g", fake_batch()[0], None, step=0)
 
