@@ -1,9 +1,9 @@
 """DVC stage ``sample@<family>``: trained weights -> data/sample/<family>/samples.parquet, a grid, a summary.
 
 Every row records what regenerates it (index, seed, requested label, source
-model, latent temperature); with the domain classifier present, each row also carries the
-classifier's predicted label and confidence and its realism score against the
-training images. An optional rejection filter (``sample.filter``) redraws
+model, latent temperature); with the domain classifier present, each row also
+carries the classifier's predicted label and confidence and its realism score
+against the training images. An optional rejection filter (``sample.filter``) redraws
 unrealistic samples; every rejected draw is listed in rejected.parquet and
 counted in the summary.
 """

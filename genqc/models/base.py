@@ -78,8 +78,7 @@ class GenerativeModel(nn.Module, abc.ABC):
         check_latent_scale(scale)
         device = next(net.parameters()).device
         labels = sample_labels(labels, n, self.config.num_classes, device, self.family)
-        z = randn((n, self.config.latent_dim), generator, device)
-        return labels, z if scale == 1.0 else z * scale
+        return labels, randn((n, self.config.latent_dim), generator, device) * scale  # x 1.0 is exact
 
     def standing_statistics(self, module: nn.Module, *, draws: int, batch_size: int = 256) -> nn.Module:
         """``module`` (an EMA copy) with normalisation statistics measured under its own weights.
